@@ -1,0 +1,49 @@
+"""Window coalescing: many changes to a level within one window become one.
+
+md_service applies every exchange change to its book at once (so the book is always
+current) and remembers, per touched level, the quantity it had when the window opened.
+At the window's close the delta is every touched level whose quantity now differs from
+that remembered one, read from the book: a level changed five times costs one entry,
+and a level added and removed inside the window costs nothing.
+"""
+
+from __future__ import annotations
+
+from mdcore.book import ASK, BID, Level, OrderBook
+
+
+class WindowChanges:
+    """Levels one pair touched since the window opened, and their opening quantities."""
+
+    __slots__ = ("_ask_prior", "_bid_prior", "events", "first_xts")
+
+    def __init__(self) -> None:
+        self._bid_prior: dict[int, int] = {}
+        self._ask_prior: dict[int, int] = {}
+        self.first_xts: int | None = None
+        self.events = 0
+
+    def apply(self, book: OrderBook, side: str, price: int, qty: int) -> None:
+        """Apply one change to ``book`` and remember the level's opening quantity."""
+        prior = book.set_level(side, price, qty)
+        touched = self._bid_prior if side == BID else self._ask_prior
+        if price not in touched:
+            touched[price] = prior
+
+    def note_event(self, xts: int) -> None:
+        """Count an event and keep the window's earliest exchange time."""
+        self.events += 1
+        if self.first_xts is None or xts < self.first_xts:
+            self.first_xts = xts
+
+    def is_empty(self) -> bool:
+        return not self._bid_prior and not self._ask_prior
+
+    def net_levels(self, book: OrderBook) -> tuple[list[Level], list[Level]]:
+        """The levels whose quantity changed over the window, best first; qty 0 = removed."""
+        bids = sorted(
+            ((p, book.qty(BID, p)) for p, q0 in self._bid_prior.items() if book.qty(BID, p) != q0),
+            reverse=True,
+        )
+        asks = sorted((p, book.qty(ASK, p)) for p, q0 in self._ask_prior.items() if book.qty(ASK, p) != q0)
+        return bids, asks

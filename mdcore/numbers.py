@@ -1,0 +1,39 @@
+"""Prices and quantities: integers inside, canonical fixed-decimal strings on the wire.
+
+A value with ``decimals`` places is held as ``int(value * 10**decimals)``. Floats never
+appear, so a price is the same string in every snapshot, delta and REST answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mdcore.errors import InvalidNumberError
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_units(text: str, decimals: int) -> int:
+    """Parse a non-negative decimal string into integer units of ``10**-decimals``.
+
+    Extra fractional digits are accepted only if they are zeros ("1.500" with 2
+    decimals); anything finer is off the grid and rejected.
+    """
+    if type(text) is not str or not _DECIMAL.fullmatch(text):
+        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
+    whole, _, frac = text.partition(".")
+    if len(frac) > decimals:
+        if frac[decimals:].strip("0"):
+            raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
+        frac = frac[:decimals]
+    if decimals == 0:
+        return int(whole)
+    return int(whole) * 10**decimals + int(frac.ljust(decimals, "0"))
+
+
+def format_units(units: int, decimals: int) -> str:
+    """The canonical string of ``units``: exactly ``decimals`` places, no sign, no exponent."""
+    if decimals == 0:
+        return str(units)
+    whole, frac = divmod(units, 10**decimals)
+    return f"{whole}.{frac:0{decimals}d}"
