@@ -74,10 +74,12 @@ NAMED_PAIRS: tuple[str, ...] = tuple(_NAMED)
 
 def instrument(pair: str) -> Instrument:
     """The instrument for ``pair``; raises :class:`UnknownPairError` for anything else."""
+    if type(pair) is not str:  # also keeps an unhashable value (a list from bad JSON) out of the dict
+        raise UnknownPairError(pair)
     found = _NAMED.get(pair)
     if found is not None:
         return found
-    if type(pair) is str and _SYNTHETIC.fullmatch(pair):
+    if _SYNTHETIC.fullmatch(pair):
         return Instrument(pair, price_decimals=2, qty_decimals=3)
     raise UnknownPairError(pair)
 

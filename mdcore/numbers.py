@@ -11,6 +11,9 @@ import re
 from mdcore.errors import InvalidNumberError
 
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Longer strings are never a real price or size, and past 4300 digits int() raises a plain
+# ValueError instead of InvalidNumberError, which would escape md_service's event check.
+MAX_NUMBER_LENGTH = 64
 
 
 def parse_units(text: str, decimals: int) -> int:
@@ -19,7 +22,7 @@ def parse_units(text: str, decimals: int) -> int:
     Extra fractional digits are accepted only if they are zeros ("1.500" with 2
     decimals); anything finer is off the grid and rejected.
     """
-    if type(text) is not str or not _DECIMAL.fullmatch(text):
+    if type(text) is not str or len(text) > MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
         raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
     whole, _, frac = text.partition(".")
     if len(frac) > decimals:

@@ -7,6 +7,7 @@ tests pass a plain dict.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -52,6 +53,8 @@ def env_float(
         value = float(raw)
     except ValueError:
         raise SettingError(f"{key}={raw!r} is not a number") from None
+    if not math.isfinite(value):  # "nan" would pass every range check
+        raise SettingError(f"{key}={raw!r} is not a finite number")
     return check_range(key, value, lo, hi)
 
 

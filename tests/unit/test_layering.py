@@ -1,0 +1,260 @@
+"""The layering rules, enforced on the source with ``ast`` (nothing is imported or executed).
+
+- ``mdcore`` is the pure core: the standard library (minus anything that does I/O or
+  concurrency), ``orjson`` and ``sortedcontainers``; never a tier or ``bookcast``.
+- A tier (``feed_simulator``, ``md_service``, ``gateway``, ``clients``) may import ``mdcore``,
+  never another tier and never the ``bookcast`` umbrella above it.
+- ``bookcast`` may import everything.
+
+Relative imports are resolved to absolute names first, so ``from ..gateway import hub``
+cannot slip past, and ``importlib.import_module("...")`` / ``__import__("...")`` with a
+literal name count as imports too.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = "mdcore"
+UMBRELLA = "bookcast"
+TIERS = frozenset({"feed_simulator", "md_service", "gateway", "clients"})
+PACKAGES = (CORE, *sorted(TIERS), UMBRELLA)
+PROJECT = frozenset(PACKAGES)
+
+CORE_THIRD_PARTY = frozenset({"orjson", "sortedcontainers"})
+# Standard-library modules that would give the core sockets, event loops, threads or processes.
+CORE_FORBIDDEN_STDLIB = frozenset(
+    {
+        "_thread",
+        "asynchat",
+        "asyncio",
+        "asyncore",
+        "concurrent",
+        "ftplib",
+        "http",
+        "imaplib",
+        "multiprocessing",
+        "poplib",
+        "select",
+        "selectors",
+        "signal",
+        "smtplib",
+        "socket",
+        "socketserver",
+        "ssl",
+        "subprocess",
+        "telnetlib",
+        "threading",
+        "urllib",
+        "xmlrpc",
+    }
+)
+STDLIB = frozenset(sys.stdlib_module_names)
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.problem}"
+
+
+def module_name(path: Path, root: Path) -> tuple[str, bool]:
+    """Dotted module name of a source file under ``root``, and whether it is a package."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts.pop()
+    return ".".join(parts), is_package
+
+
+def _resolve_relative(module: str, is_package: bool, level: int, target: str | None) -> str | None:
+    """``from <level dots><target> import ...`` inside ``module`` -> the absolute name (None if too high)."""
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    if level - 1 >= len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, target] if target else base)
+
+
+def imported_names(source: str, module: str, is_package: bool) -> Iterator[tuple[int, str | None, str]]:
+    """Every import in ``source`` as ``(line, absolute name or None, how it was written)``."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, f"import {alias.name}"
+        elif isinstance(node, ast.ImportFrom):
+            written = f"from {'.' * node.level}{node.module or ''} import ..."
+            if node.level == 0:
+                yield node.lineno, node.module, written
+                continue
+            base = _resolve_relative(module, is_package, node.level, node.module)
+            if base is None:
+                yield node.lineno, None, written
+            elif node.module is None:
+                # ``from . import a, b`` imports submodules (or names) of the base package.
+                for alias in node.names:
+                    yield node.lineno, f"{base}.{alias.name}", written
+            else:
+                yield node.lineno, base, written
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            first = node.args[0]
+            if (
+                name in ("import_module", "__import__")
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
+                yield node.lineno, first.value, f"{name}({first.value!r})"
+
+
+def check_source(
+    source: str, module: str, is_package: bool = False, path: str | None = None
+) -> list[Violation]:
+    """The layering violations of one module's source."""
+    where = path or module
+    owner = module.split(".")[0]
+    found: list[Violation] = []
+    for line, name, written in imported_names(source, module, is_package):
+        if name is None:
+            found.append(Violation(where, line, f"relative import beyond the top-level package: {written}"))
+            continue
+        top = name.split(".")[0]
+        if top == owner:
+            continue
+        if owner == CORE:
+            if top in PROJECT:
+                found.append(Violation(where, line, f"mdcore must not import the project package {top!r}"))
+            elif top in CORE_FORBIDDEN_STDLIB:
+                found.append(
+                    Violation(where, line, f"mdcore must stay free of I/O and concurrency: {written}")
+                )
+            elif top not in STDLIB and top not in CORE_THIRD_PARTY:
+                allowed = ", ".join(sorted(CORE_THIRD_PARTY))
+                found.append(
+                    Violation(where, line, f"mdcore may import only the stdlib, {allowed}; not {top!r}")
+                )
+        elif owner in TIERS and (top in TIERS or top == UMBRELLA):
+            found.append(Violation(where, line, f"tier {owner!r} must not import {top!r} (only mdcore)"))
+    return found
+
+
+def source_files(package: str, root: Path = ROOT) -> list[Path]:
+    return sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def check_tree(root: Path = ROOT) -> list[Violation]:
+    found: list[Violation] = []
+    for package in PACKAGES:
+        for path in source_files(package, root):
+            module, is_package = module_name(path, root)
+            rel = str(path.relative_to(root))
+            found.extend(check_source(path.read_text(encoding="utf-8"), module, is_package, rel))
+    return found
+
+
+# --- the rules hold for the project ------------------------------------------------
+
+
+def test_project_respects_layering() -> None:
+    violations = check_tree()
+    assert not violations, "layering violations:\n" + "\n".join(map(str, violations))
+
+
+def test_core_is_actually_scanned() -> None:
+    # Guards against a vacuous pass (a moved root, a renamed package).
+    files = source_files(CORE)
+    assert ROOT / CORE / "book.py" in files
+    assert ROOT / CORE / "codec.py" in files
+
+
+# --- the checker catches what it should -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "fragment"),
+    [
+        ("import asyncio\n", "mdcore.book", "free of I/O"),
+        ("from socket import socket\n", "mdcore.codec", "free of I/O"),
+        ("import concurrent.futures\n", "mdcore.x", "free of I/O"),
+        ("import threading\n", "mdcore.x", "free of I/O"),
+        ("import subprocess\n", "mdcore.x", "free of I/O"),
+        ("import selectors\n", "mdcore.x", "free of I/O"),
+        ("import ssl\n", "mdcore.x", "free of I/O"),
+        ("import redis.asyncio\n", "mdcore.x", "only the stdlib"),
+        ("from confluent_kafka import Producer\n", "mdcore.x", "only the stdlib"),
+        ("import websockets\n", "mdcore.x", "only the stdlib"),
+        ("import uvloop\n", "mdcore.x", "only the stdlib"),
+        ("from gateway import hub\n", "mdcore.x", "project package 'gateway'"),
+        ("import bookcast.cli\n", "mdcore.x", "project package 'bookcast'"),
+        ("from gateway.hub import Hub\n", "clients.client", "tier 'clients' must not import 'gateway'"),
+        ("import md_service\n", "gateway.hub", "must not import 'md_service'"),
+        ("from bookcast import embedded\n", "feed_simulator.cli", "must not import 'bookcast'"),
+        ("def f():\n    import clients.client\n", "md_service.x", "must not import 'clients'"),
+        ("import importlib\nimportlib.import_module('gateway.hub')\n", "clients.x", "'gateway'"),
+        ("__import__('asyncio')\n", "mdcore.x", "free of I/O"),
+        ("from .. import gateway\n", "clients.x", "beyond the top-level"),
+        ("from ... import x\n", "clients.sub.y", "beyond the top-level"),
+    ],
+)
+def test_checker_catches_violation(source, module, fragment) -> None:
+    violations = check_source(source, module, path=f"{module.replace('.', '/')}.py")
+    assert violations, f"no violation found in {source!r}"
+    assert fragment in str(violations[0])
+    assert str(violations[0]).startswith(f"{module.replace('.', '/')}.py:")
+
+
+def test_checker_reports_the_line() -> None:
+    source = '"""doc."""\n\nimport json\n\nimport websockets\n'
+    (violation,) = check_source(source, "mdcore.codec", path="mdcore/codec.py")
+    assert str(violation).startswith("mdcore/codec.py:5: ")
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "is_package"),
+    [
+        ("from __future__ import annotations\nimport zlib, re\nimport orjson\n", "mdcore.x", False),
+        ("from sortedcontainers import SortedDict\n", "mdcore.book", False),
+        ("from . import book\nfrom .book import OrderBook\n", "mdcore.x", False),
+        ("from .codec import encode_delta\n", "mdcore", True),
+        ("import mdcore.book\nimport asyncio, websockets, redis\n", "gateway.hub", False),
+        ("from .config import Config\nfrom . import hub\n", "gateway.cli", False),
+        ("import gateway, md_service, clients, feed_simulator, mdcore\n", "bookcast.cli", False),
+        ("from ..config import Config\n", "gateway.sub.mod", False),
+    ],
+)
+def test_checker_accepts_allowed_imports(source, module, is_package) -> None:
+    assert check_source(source, module, is_package) == []
+
+
+def test_relative_imports_resolve_to_their_package() -> None:
+    names = [name for _, name, _ in imported_names("from ..hub import Hub\n", "gateway.sub.mod", False)]
+    assert names == ["gateway.hub"]
+    names = [name for _, name, _ in imported_names("from . import book\n", "mdcore", True)]
+    assert names == ["mdcore.book"]
+
+
+def test_check_tree_finds_a_planted_violation(tmp_path) -> None:
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "clients" / "sub").mkdir()
+    (tmp_path / "clients" / "sub" / "leak.py").write_text("import os\nfrom ...gateway import hub\n")
+    (tmp_path / "mdcore" / "io.py").write_text("import json\nimport socket\n")
+    found = sorted(map(str, check_tree(tmp_path)))
+    assert found == [
+        "clients/sub/leak.py:2: relative import beyond the top-level package: from ...gateway import ...",
+        "mdcore/io.py:2: mdcore must stay free of I/O and concurrency: import socket",
+    ]
