@@ -1,0 +1,1 @@
+"""bookcast: the runnable whole (embedded servers, CLI) around the market-data fan-out tiers."""
