@@ -1,0 +1,3 @@
+from feed_simulator.cli import main
+
+raise SystemExit(main())

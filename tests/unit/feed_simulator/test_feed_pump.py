@@ -1,0 +1,111 @@
+"""The run loop against a fake producer: pacing, stop conditions and an honest report."""
+
+import threading
+
+from feed_simulator.config import FeedConfig
+from feed_simulator.producer import DeliveryCounter, pump
+from mdcore.events import decode_event
+
+
+class FakeKafkaError:
+    def str(self):
+        return "broker said no"
+
+
+class FakeProducer:
+    """Confirms or fails messages on poll/flush, except the newest ``lose_on_flush`` ones.
+
+    Its queue is full on every ``buffer_every``-th produce.
+    """
+
+    def __init__(self, fail_every=0, lose_on_flush=0, buffer_every=0):
+        self.pending = []
+        self.produced = []
+        self.fail_every = fail_every
+        self.lose_on_flush = lose_on_flush
+        self.buffer_every = buffer_every
+        self.buffer_errors = 0
+        self.served = 0
+        self._calls = 0
+
+    def produce(self, topic, value, key, on_delivery):
+        self._calls += 1
+        if self.buffer_every and self._calls % self.buffer_every == 0:
+            self.buffer_errors += 1
+            raise BufferError("queue full")
+        self.produced.append((topic, key, value))
+        self.pending.append(on_delivery)
+
+    def _serve(self, keep=0):
+        cut = len(self.pending) - keep
+        serve, self.pending = self.pending[:cut], self.pending[cut:]
+        for callback in serve:
+            self.served += 1
+            failed = self.fail_every and self.served % self.fail_every == 0
+            callback(FakeKafkaError() if failed else None, None)
+        return len(serve)
+
+    def poll(self, timeout):
+        return self._serve(keep=self.lose_on_flush)
+
+    def flush(self, timeout):
+        self._serve(keep=self.lose_on_flush)
+        return len(self.pending)
+
+    def __len__(self):
+        return len(self.pending)
+
+
+def config(**overrides):
+    values = {"kafka_bootstrap": "unused:1", "topic": "t", "pairs": ("BTC-USD", "ETH-USD"), "seed": 3}
+    return FeedConfig(**{**values, **overrides})
+
+
+def test_max_events_are_produced_and_all_confirmations_counted():
+    producer = FakeProducer(buffer_every=7)
+    report = pump(config(rate=1e9), producer, max_events=500)
+    assert report.produced_events == report.delivered_events == len(producer.produced) == 500
+    assert producer.buffer_errors > 0  # BufferError was retried, not lost
+    values = [decode_event(v) for _, _, v in producer.produced]
+    assert report.delivered_changes == sum(len(e.changes) for e in values)
+    assert {k for _, k, _ in producer.produced} == {b"BTC-USD", b"ETH-USD"}
+    assert (report.failed_events, report.undelivered_events, report.seed) == (0, 0, 3)
+    assert report.events_per_s == report.delivered_events / report.elapsed
+
+
+def test_failures_and_unconfirmed_events_are_not_reported_as_delivered():
+    producer = FakeProducer(fail_every=4, lose_on_flush=3)
+    report = pump(config(rate=1e9), producer, max_events=203)
+    assert report.produced_events == 203
+    assert report.undelivered_events == 3
+    assert report.failed_events == 50
+    assert report.delivered_events == 150
+    assert "delivered 150 events" in report.summary()
+
+
+def test_the_requested_rate_paces_the_loop():
+    report = pump(config(rate=400.0, duration=0.5), FakeProducer())
+    # 0.5 s at 400/s is 200 events (+1 at t=0); allow for a slow machine, never for more.
+    assert 150 <= report.produced_events <= 201
+    assert report.elapsed >= 0.5
+
+
+def test_stop_ends_the_run_promptly():
+    stop = threading.Event()
+    timer = threading.Timer(0.2, stop.set)
+    timer.start()
+    try:
+        report = pump(config(rate=50.0), FakeProducer(), stop=stop)
+    finally:
+        timer.cancel()
+    assert stop.is_set()
+    assert report.elapsed < 1.0
+    assert 5 <= report.produced_events <= 12
+
+
+def test_one_callback_per_change_count():
+    counter = DeliveryCounter()
+    assert counter.callback(3) is counter.callback(3)
+    counter.callback(3)(None, None)
+    counter.callback(2)(FakeKafkaError(), None)
+    assert (counter.delivered_events, counter.delivered_changes, counter.failed_events) == (1, 3, 1)
