@@ -1,0 +1,3 @@
+from md_service.cli import main
+
+raise SystemExit(main())

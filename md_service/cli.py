@@ -1,0 +1,44 @@
+"""``bookcast md`` / ``python -m md_service``: run one md_service instance."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from md_service.config import add_arguments, load_config
+from md_service.kafka_source import KafkaSource
+from md_service.redis_store import RedisStore
+from md_service.service import MdService
+from mdcore.redis_layout import RedisLayout
+from mdcore.settings import SettingError
+
+log = logging.getLogger("md_service")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bookcast md", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s md %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = load_config(args)
+    except SettingError as exc:
+        print(f"bookcast md: {exc}", file=sys.stderr)
+        return 2
+    store = RedisStore(cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.history)
+    service = MdService(cfg, store, lambda on_revoke: KafkaSource(cfg, on_revoke))
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    log.info(
+        "consuming %s as group %s; windows of %d ms; publishing to %s",
+        cfg.topic, cfg.group_id, cfg.window_ms, cfg.redis_url,
+    )  # fmt: skip
+    service.run()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,67 @@
+"""md_service settings: read once at start-up from the environment and flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mdcore.settings import SettingError, check_range, env_int, env_str
+
+_NO_SERVERS = " (`bookcast up` starts embedded servers and sets it for you)"
+
+
+@dataclass(frozen=True, slots=True)
+class MdConfig:
+    kafka_bootstrap: str
+    redis_url: str
+    topic: str = "bookcast.deltas"
+    group_id: str = "bookcast-md"
+    window_ms: int = 100
+    snapshot_every: int = 10  # write a full snapshot to Redis every N seqs of a pair
+    history: int = 600  # deltas kept per pair in Redis (one minute at 100 ms)
+    redis_prefix: str = "bookcast"
+    max_batch: int = 10_000  # Kafka messages per consume() call
+    session_timeout_ms: int = 6_000
+    max_poll_interval_ms: int = 10_000
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    status_interval_s: float = 10.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (KAFKA_BOOTSTRAP)")
+    parser.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
+    parser.add_argument("--topic", help="Kafka topic of exchange events (BOOKCAST_TOPIC)")
+    parser.add_argument("--group", help="Kafka consumer group (BOOKCAST_MD_GROUP)")
+    parser.add_argument("--window-ms", type=int, help="coalescing window, 50..100 (BOOKCAST_WINDOW_MS)")
+    parser.add_argument("--history", type=int, help="deltas kept per pair (BOOKCAST_HISTORY)")
+
+
+def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MdConfig:
+    """Flags override environment; a missing or bad value raises :class:`SettingError`."""
+    try:
+        kafka = args.bootstrap or env_str(env, "KAFKA_BOOTSTRAP")
+    except SettingError as exc:
+        raise SettingError(f"{exc}{_NO_SERVERS}") from None
+    try:
+        redis_url = args.redis_url or env_str(env, "REDIS_URL")
+    except SettingError as exc:
+        raise SettingError(f"{exc}{_NO_SERVERS}") from None
+    window_ms = env_int(env, "BOOKCAST_WINDOW_MS", 100, 50, 100)
+    if args.window_ms is not None:
+        window_ms = check_range("--window-ms", args.window_ms, 50, 100)
+    history = env_int(env, "BOOKCAST_HISTORY", 600, 20, 1_000_000)
+    if args.history is not None:
+        history = check_range("--history", args.history, 20, 1_000_000)
+    return MdConfig(
+        kafka_bootstrap=kafka,
+        redis_url=redis_url,
+        topic=args.topic or env_str(env, "BOOKCAST_TOPIC", "bookcast.deltas"),
+        group_id=args.group or env_str(env, "BOOKCAST_MD_GROUP", "bookcast-md"),
+        window_ms=window_ms,
+        snapshot_every=min(10, history // 2),
+        history=history,
+        redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
+    )
