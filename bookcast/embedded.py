@@ -40,7 +40,14 @@ from confluent_kafka.admin import AdminClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["LOOPBACK", "EmbeddedInfra", "EmbeddedKafka", "EmbeddedRedis", "EmbeddedServerError"]
+__all__ = [
+    "LOOPBACK",
+    "EmbeddedInfra",
+    "EmbeddedKafka",
+    "EmbeddedRedis",
+    "EmbeddedServerError",
+    "ManagedProcess",
+]
 
 LOOPBACK = "127.0.0.1"
 
@@ -131,7 +138,7 @@ class _Spawner:
 
 _SPAWNER = _Spawner()
 _LIVE_LOCK = threading.Lock()
-_LIVE: set[_EmbeddedServer] = set()
+_LIVE: set[ManagedProcess] = set()
 
 
 def _stop_all_at_exit() -> None:
@@ -188,10 +195,10 @@ def _looks_like_port_conflict(log_text: str) -> bool:
     return "addrinuse" in lowered or "address in use" in lowered or "already in use" in lowered
 
 
-class _EmbeddedServer:
+class ManagedProcess:
     """Process lifecycle shared by both servers: spawn, wait until it answers, stop, reap."""
 
-    name: ClassVar[str] = "server"
+    name: str = "server"
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
 
     def __init__(self, port: int | None = None) -> None:
@@ -410,7 +417,7 @@ class _EmbeddedServer:
             self._workdir = None
 
 
-class EmbeddedKafka(_EmbeddedServer):
+class EmbeddedKafka(ManagedProcess):
     """A single in-memory Tansu broker speaking the Kafka protocol on loopback.
 
     Tansu keeps every record in memory and has no retention: watch ``rss_bytes()`` on long runs.
@@ -484,7 +491,7 @@ class EmbeddedKafka(_EmbeddedServer):
         super()._discard(timeout=timeout, keep_log=keep_log)
 
 
-class EmbeddedRedis(_EmbeddedServer):
+class EmbeddedRedis(ManagedProcess):
     """A Valkey server (Redis protocol) on loopback: no persistence, data dir in a temp dir."""
 
     name = "redis"
@@ -579,7 +586,7 @@ class EmbeddedInfra:
     def describe(self) -> str:
         """One status line: addresses, pids and resident memory."""
 
-        def mib(server: _EmbeddedServer) -> str:
+        def mib(server: ManagedProcess) -> str:
             rss = server.rss_bytes()
             return "n/a" if rss is None else f"{rss / _MIB:.1f} MiB"
 

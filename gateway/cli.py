@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s gateway %(levelname)s %(name)s: %(message)s",
     )
+    # websockets logs every connection and HTTP request at INFO: too loud for thousands of clients.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         cfg = load_config(args)
     except SettingError as exc:

@@ -1,0 +1,3 @@
+from bookcast.cli import main
+
+raise SystemExit(main())
