@@ -40,7 +40,25 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
 
         return main(argv)
 
-    return {"up": up, "feed": feed, "md": md, "gateway": gateway, "watch": watch}
+    def load(argv: list[str]) -> int:
+        from clients.load import main
+
+        return main(argv)
+
+    def bench(argv: list[str]) -> int:
+        from bookcast.bench.cli import main
+
+        return main(argv)
+
+    return {
+        "up": up,
+        "feed": feed,
+        "md": md,
+        "gateway": gateway,
+        "watch": watch,
+        "load": load,
+        "bench": bench,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
