@@ -1,0 +1,200 @@
+"""Stream names, stream URLs, and the per-connection method state machine."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gateway.binance.session import CLOSE_POLICY, StreamSession, TokenBucket
+from gateway.binance.streams import StreamPathError, parse_stream_name, parse_stream_target
+from gateway.binance.symbols import SymbolTable
+
+TABLE = SymbolTable(["BTC-USD", "ETH-USD", "SOL-USD"])
+
+
+def _target(url: str, max_streams: int = 1024):
+    path, _, query = url.partition("?")
+    return parse_stream_target(path, query, TABLE, max_streams)
+
+
+def _session(
+    *names: str, combined: bool = False, max_streams: int = 1024, rate: float = 5.0
+) -> StreamSession:
+    specs = [parse_stream_name(n, TABLE) for n in names]
+    return StreamSession(
+        combined,
+        specs,
+        lambda name: parse_stream_name(name, TABLE),
+        max_streams=max_streams,
+        rate=rate,
+        now=0.0,
+    )
+
+
+def _send(session: StreamSession, request: object, now: float = 0.0):
+    data = request if isinstance(request, str | bytes) else orjson.dumps(request)
+    outcome = session.receive(data, now)
+    return outcome, (orjson.loads(outcome.reply) if outcome.reply else None)
+
+
+# --- names and URLs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "levels", "speed"),
+    [
+        ("btcusd@depth", 0, 1000),
+        ("btcusd@depth@1000ms", 0, 1000),
+        ("btcusd@depth@100ms", 0, 100),
+        ("ethusd@depth5", 5, 1000),
+        ("ethusd@depth10@100ms", 10, 100),
+        ("solusd@depth20@1000ms", 20, 1000),
+    ],
+)
+def test_stream_names_resolve(name, levels, speed) -> None:
+    spec = parse_stream_name(name, TABLE)
+    assert spec is not None and (spec.name, spec.levels, spec.speed_ms) == (name, levels, speed)
+    assert spec.pair in TABLE.pairs and spec.symbol == spec.pair.replace("-", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BTCUSD@depth",
+        "btcusd@depth7",
+        "btcusd@depth@250ms",
+        "btcusd@trade",
+        "xyzusd@depth",
+        "btcusd",
+        5,
+        None,
+    ],
+)
+def test_unknown_or_malformed_names_do_not_resolve(name) -> None:
+    assert parse_stream_name(name, TABLE) is None
+
+
+def test_urls_for_raw_and_combined_streams() -> None:
+    assert _target("/ws").combined is False and _target("/ws/").streams == ()
+    raw = _target("/ws/btcusd@depth@100ms/ethusd@depth5/btcusd@depth@100ms")
+    assert not raw.combined and [s.name for s in raw.streams] == ["btcusd@depth@100ms", "ethusd@depth5"]
+    combined = _target("/stream?streams=btcusd@depth/solusd@depth%40100ms")
+    assert combined.combined and [s.name for s in combined.streams] == ["btcusd@depth", "solusd@depth@100ms"]
+    assert _target("/stream").streams == () and _target("/stream").combined
+    assert _target("/stream?streams=btcusd@depth&timeUnit=millisecond").streams[0].pair == "BTC-USD"
+    assert _target("/api/v3/depth") is None and _target("/wsx") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("/ws/btcusd@trade", 2),
+        ("/stream?streams=nopeusd@depth", 2),
+        ("/ws/btcusd@depth/ethusd@depth/solusd@depth", 2),  # max 2 below
+        ("/stream?streams=btcusd@depth&timeUnit=MICROSECOND", -1194),
+    ],
+)
+def test_bad_urls_are_refused_with_a_binance_error(url, code) -> None:
+    with pytest.raises(StreamPathError) as info:
+        _target(url, max_streams=2)
+    assert info.value.code == code
+
+
+# --- methods ------------------------------------------------------------------------------
+
+
+def test_subscribe_list_and_unsubscribe() -> None:
+    session = _session("btcusd@depth@100ms")
+    outcome, reply = _send(
+        session, {"method": "SUBSCRIBE", "params": ["ethusd@depth", "btcusd@depth@100ms"], "id": 1}
+    )
+    assert reply == {"result": None, "id": 1}
+    assert [s.name for s in outcome.added] == ["ethusd@depth"]  # the URL stream is not added twice
+    _, reply = _send(session, {"method": "LIST_SUBSCRIPTIONS", "id": 2})
+    assert reply == {"result": ["btcusd@depth@100ms", "ethusd@depth"], "id": 2}
+    assert session.pairs() == {"BTC-USD", "ETH-USD"}
+    outcome, reply = _send(
+        session, {"method": "UNSUBSCRIBE", "params": ["btcusd@depth@100ms", "solusd@depth"], "id": 3}
+    )
+    assert reply == {"result": None, "id": 3} and [s.name for s in outcome.removed] == ["btcusd@depth@100ms"]
+    assert list(session.streams) == ["ethusd@depth"]
+
+
+def test_an_invalid_stream_fails_the_whole_subscribe() -> None:
+    session = _session()
+    outcome, reply = _send(
+        session, {"method": "SUBSCRIBE", "params": ["btcusd@depth", "btcusd@kline_1m"], "id": 4}
+    )
+    assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 4}
+    assert outcome.added == () and session.streams == {}
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "fragment", "echo"),
+    [
+        ("{not json", 3, "Invalid JSON: expected value at line 1 column", None),
+        ("[1, 2]", 2, "expected a map", None),
+        ({"method": "SUBSCRIBE", "params": []}, 2, "request ID must be an unsigned integer", None),
+        ({"method": "SUBSCRIBE", "params": [], "id": 1.5}, 2, "request ID must be", None),
+        ({"method": "SUBSCRIBE", "params": [], "id": True}, 2, "request ID must be", None),
+        ({"method": "SUBSCRIBE", "params": [], "id": "x" * 37}, 2, "request ID must be", None),
+        ({"method": "SUBSCRIBE", "params": [], "id": 2**63}, 2, "request ID must be", None),
+        ({"params": [], "id": 7}, 2, "missing field `method`", None),
+        ({"method": "PING", "id": 7}, 2, "unknown variant `PING`, expected one of `SUBSCRIBE`", 7),
+        ({"method": "SUBSCRIBE", "params": "btcusd@depth", "id": 8}, 2, "expected a sequence", 8),
+        ({"method": "LIST_SUBSCRIPTIONS", "params": ["x"], "id": 9}, 2, "too many parameters", 9),
+        ({"method": "SET_PROPERTY", "params": ["speed", 1], "id": 10}, 0, "Unknown property", 10),
+        ({"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 11}, 1, "expected Boolean", 11),
+        ({"method": "SET_PROPERTY", "params": [5, True], "id": 12}, 2, "property name must be a string", 12),
+        ({"method": "GET_PROPERTY", "params": ["combined", True], "id": 13}, 2, "too many parameters", 13),
+    ],
+)
+def test_bad_requests_get_binance_errors_and_change_nothing(request_, code, fragment, echo) -> None:
+    session = _session("btcusd@depth")
+    outcome, reply = _send(session, request_)
+    assert reply["error"]["code"] == code and fragment in reply["error"]["msg"]
+    assert reply["id"] == echo
+    assert outcome.close is None and list(session.streams) == ["btcusd@depth"] and not session.combined
+
+
+@pytest.mark.parametrize(
+    "request_id", [None, 0, -5, 2**63 - 1, "abc123", "9f1c2b7e-07a5-4f94-8d5f-789dc3deb097"]
+)
+def test_accepted_ids_are_echoed(request_id) -> None:
+    _, reply = _send(_session(), {"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+    assert reply == {"result": [], "id": request_id}
+
+
+def test_combined_property_can_be_read_and_set() -> None:
+    session = _session(combined=False)
+    assert _send(session, {"method": "GET_PROPERTY", "params": ["combined"], "id": 1})[1]["result"] is False
+    assert (
+        _send(session, {"method": "SET_PROPERTY", "params": ["combined", True], "id": 2})[1]["result"] is None
+    )
+    assert session.combined
+    assert _send(session, {"method": "GET_PROPERTY", "params": ["combined"], "id": 3})[1]["result"] is True
+
+
+def test_at_most_max_streams_per_connection() -> None:
+    session = _session("btcusd@depth", max_streams=2)
+    _, reply = _send(session, {"method": "SUBSCRIBE", "params": ["ethusd@depth", "solusd@depth"], "id": 1})
+    assert reply["error"]["code"] == 2 and "too many streams" in reply["error"]["msg"]
+    _, reply = _send(session, {"method": "SUBSCRIBE", "params": ["ethusd@depth"], "id": 2})
+    assert reply == {"result": None, "id": 2} and len(session.streams) == 2
+
+
+def test_more_than_five_messages_a_second_closes_the_connection() -> None:
+    session = _session()
+    request = {"method": "LIST_SUBSCRIPTIONS", "id": 1}
+    for i in range(5):
+        assert _send(session, request, now=0.1 * i / 5)[0].close is None
+    outcome, reply = _send(session, request, now=0.15)
+    assert outcome.close == (CLOSE_POLICY, "Too many requests") and reply is None
+    assert _send(_session(), request, now=0.0)[0].close is None
+
+
+def test_the_bucket_refills_at_the_rate() -> None:
+    bucket = TokenBucket(5.0, 5.0, now=0.0)
+    assert all(bucket.take(0.0) for _ in range(5)) and not bucket.take(0.0)
+    assert bucket.take(0.2) and not bucket.take(0.2)  # one token back after 1/5 s
+    assert sum(bucket.take(10.0) for _ in range(10)) == 5  # never more than the burst
