@@ -9,6 +9,7 @@ import signal
 import sys
 
 from md_service.config import add_arguments, load_config
+from md_service.dead_letter import DeadLetters
 from md_service.kafka_source import KafkaSource
 from md_service.redis_store import RedisStore
 from md_service.service import MdService
@@ -31,13 +32,24 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast md: {exc}", file=sys.stderr)
         return 2
-    store = RedisStore(cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.history)
-    service = MdService(cfg, store, lambda on_revoke: KafkaSource(cfg, on_revoke))
+    store = RedisStore(cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history)
+    dead_letters = (
+        DeadLetters(cfg.kafka_bootstrap, cfg.dead_letter_topic, cfg.instance)
+        if cfg.dead_letter_topic
+        else None
+    )
+    service = MdService(
+        cfg,
+        store,
+        lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke),
+        dead_letters=dead_letters,
+    )
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     log.info(
-        "consuming %s as group %s; windows of %d ms; publishing to %s",
-        cfg.topic, cfg.group_id, cfg.window_ms, cfg.redis_url,
+        "instance %s consuming %s as group %s; windows of %d ms; publishing to %s under %r%s",
+        cfg.instance, cfg.topic, cfg.group_id, cfg.window_ms, cfg.redis_url, cfg.redis_prefix,
+        f"; dead letters to {cfg.dead_letter_topic}" if cfg.dead_letter_topic else "",
     )  # fmt: skip
     service.run()
     log.info("stopped")

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mdcore.settings import SettingError, check_range, env_int, env_str
+from mdcore.settings import SettingError, check_range, env_float, env_int, env_str
 
 _NO_SERVERS = " (`bookcast up` starts embedded servers and sets it for you)"
 
@@ -23,11 +23,17 @@ class MdConfig:
     snapshot_every: int = 10  # write a full snapshot to Redis every N seqs of a pair
     history: int = 600  # deltas kept per pair in Redis (one minute at 100 ms)
     redis_prefix: str = "bookcast"
-    max_batch: int = 10_000  # Kafka messages per consume() call
+    max_batch: int = 2_000  # Kafka messages per consume() call: small enough to close windows on time
     session_timeout_ms: int = 6_000
     max_poll_interval_ms: int = 10_000
+    check_interval_ms: int = 1_000  # every pair's stored state is checked this often, quiet or not
+    dead_letter_topic: str = ""  # "" = malformed messages are only counted and logged
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     status_interval_s: float = 10.0
+
+    @property
+    def heartbeat_interval_ms(self) -> int:
+        return max(100, min(self.session_timeout_ms // 4, 3_000))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +61,28 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     history = env_int(env, "BOOKCAST_HISTORY", 600, 20, 1_000_000)
     if args.history is not None:
         history = check_range("--history", args.history, 20, 1_000_000)
+    session_ms = env_int(env, "BOOKCAST_MD_SESSION_TIMEOUT_MS", 6_000, 1_000, 300_000)
+    poll_ms = env_int(env, "BOOKCAST_MD_MAX_POLL_INTERVAL_MS", max(10_000, session_ms), 1_000, 3_600_000)
+    if poll_ms < session_ms:
+        raise SettingError(
+            f"BOOKCAST_MD_MAX_POLL_INTERVAL_MS={poll_ms} must be at least "
+            f"BOOKCAST_MD_SESSION_TIMEOUT_MS={session_ms}"
+        )
+    instance = env_str(env, "BOOKCAST_MD_INSTANCE", f"{socket.gethostname()}-{os.getpid()}")
     return MdConfig(
         kafka_bootstrap=kafka,
         redis_url=redis_url,
         topic=args.topic or env_str(env, "BOOKCAST_TOPIC", "bookcast.deltas"),
         group_id=args.group or env_str(env, "BOOKCAST_MD_GROUP", "bookcast-md"),
         window_ms=window_ms,
-        snapshot_every=min(10, history // 2),
+        snapshot_every=env_int(env, "BOOKCAST_MD_SNAPSHOT_EVERY", min(10, history // 2), 1, history // 2),
         history=history,
         redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
+        max_batch=env_int(env, "BOOKCAST_MD_MAX_BATCH", 2_000, 1, 100_000),
+        session_timeout_ms=session_ms,
+        max_poll_interval_ms=poll_ms,
+        check_interval_ms=env_int(env, "BOOKCAST_MD_CHECK_MS", 1_000, 100, 3_600_000),
+        dead_letter_topic=env.get("BOOKCAST_MD_DEAD_LETTER_TOPIC", "").strip(),
+        instance=instance,
+        status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
     )

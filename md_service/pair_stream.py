@@ -2,7 +2,13 @@
 
 Events are applied at once (the book is always current); closing the window turns the
 net change into a delta with the next seq. Exchange sequence numbers (``xseq``) make
-redelivered events recognisable: anything at or below the last applied one is skipped.
+redelivered events recognisable: anything at or below the last applied one is skipped,
+and told apart from a *late* event (one the exchange skipped earlier and sent after a
+newer one), which is skipped too, since applying it out of order would change the book.
+
+The stream also remembers what Redis holds for it (``stored``: the position last written),
+so every write can say what it expects to replace; Redis refuses a write whose expectation
+is wrong (see :mod:`md_service.window_script`).
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ from mdcore.book import ASK, BID, OrderBook
 from mdcore.checksum import book_checksum
 from mdcore.coalesce import WindowChanges
 from mdcore.codec import encode_delta, encode_snapshot
-from mdcore.events import ExchangeEvent
+from mdcore.events import Change
 from mdcore.instruments import Instrument, instrument
 from mdcore.messages import Delta, Snapshot
+
+MAX_MISSING_RANGES = 32  # remembered exchange gaps per pair, to tell a late event from a duplicate
 
 
 class EventOutcome(Enum):
     APPLIED = "applied"
-    DUPLICATE = "duplicate"  # xseq already applied (a redelivery): skipped
     APPLIED_AFTER_GAP = "applied_after_gap"  # the exchange skipped xseqs: applied, counted
+    DUPLICATE = "duplicate"  # xseq already applied (a redelivery): skipped
+    LATE = "late"  # an xseq skipped earlier arrived after newer ones (reordered): skipped, counted
 
 
 def new_epoch(now_ns: int) -> str:
@@ -31,16 +40,26 @@ def new_epoch(now_ns: int) -> str:
     return f"{now_ns // 1_000_000}-{secrets.token_hex(3)}"
 
 
+Position = tuple[str, int]  # (epoch, seq)
+
+
 @dataclass(frozen=True, slots=True)
 class WindowOutput:
-    """What one closed window publishes for one pair."""
+    """What one closed window writes for one pair.
+
+    ``delta`` empty means a state-only write: the xseq advanced (or a check is due) but the
+    book did not change, so nothing is published and the seq stays. ``expect`` is the
+    position Redis must hold for the write to go ahead (None: no state at all).
+    """
 
     pair: str
+    partition: int
     epoch: str
     seq: int
     xseq: int
     delta: bytes
     snapshot: bytes | None  # a full snapshot at ``seq`` when one is due, else None
+    expect: Position | None
 
 
 class PairStream:
@@ -49,10 +68,16 @@ class PairStream:
     __slots__ = (
         "book",
         "epoch",
+        "full_next",
         "instrument",
+        "key",
+        "missing",
         "pair",
+        "partition",
         "seq",
         "snap_seq",
+        "stored",
+        "stored_xseq",
         "window",
         "xseq",
     )
@@ -65,53 +90,118 @@ class PairStream:
         xseq: int = 0,
         book: OrderBook | None = None,
         snap_seq: int | None = None,
+        partition: int = 0,
+        stored: Position | None = None,
     ) -> None:
         self.pair = pair
+        self.key = pair.encode()  # the Kafka key its events must carry
+        self.partition = partition
         self.instrument: Instrument = instrument(pair)
         self.book = book if book is not None else OrderBook()
         self.epoch = epoch
         self.seq = seq
         self.xseq = xseq
         self.snap_seq = snap_seq  # None: no snapshot stored yet, write one with the next window
+        self.stored = stored  # what Redis holds (per the last successful write or load)
+        self.stored_xseq = xseq
+        self.full_next = False  # the next window publishes the whole book (a new epoch's start)
+        self.missing: list[tuple[int, int]] = []  # xseq ranges the exchange skipped
         self.window = WindowChanges()
 
-    def apply(self, event: ExchangeEvent) -> EventOutcome:
-        """Apply a validated event unless it was already applied."""
-        if event.xseq <= self.xseq:
+    @classmethod
+    def restored(
+        cls, pair: str, partition: int, epoch: str, seq: int, xseq: int, snap_seq: int, book: OrderBook
+    ) -> PairStream:
+        """The stream exactly as Redis stores it."""
+        return cls(pair, epoch, seq, xseq, book, snap_seq, partition, stored=(epoch, seq))
+
+    # --- events -------------------------------------------------------------------
+
+    def apply(self, xseq: int, xts: int, changes: list[Change]) -> EventOutcome:
+        """Apply a validated event unless it was already applied (or comes too late)."""
+        last = self.xseq
+        if xseq <= last:
+            if self.missing and self._fill(xseq):
+                return EventOutcome.LATE
             return EventOutcome.DUPLICATE
-        outcome = EventOutcome.APPLIED if event.xseq == self.xseq + 1 else EventOutcome.APPLIED_AFTER_GAP
-        window, book = self.window, self.book
-        for side, price, qty in event.changes:
-            window.apply(book, side, price, qty)
-        window.note_event(event.xts)
-        self.xseq = event.xseq
-        return outcome
+        window = self.window
+        window.apply_changes(self.book, changes)
+        window.note_event(xts)
+        self.xseq = xseq
+        if xseq == last + 1:
+            return EventOutcome.APPLIED
+        self.missing.append((last + 1, xseq - 1))
+        if len(self.missing) > MAX_MISSING_RANGES:
+            del self.missing[0]
+        return EventOutcome.APPLIED_AFTER_GAP
 
-    def close_window(self, now_ns: int, snapshot_every: int) -> WindowOutput | None:
-        """Close the open window: the next delta, or None if the book did not change.
+    def _fill(self, xseq: int) -> bool:
+        """True (and forget it) if ``xseq`` is one the exchange skipped earlier."""
+        for i, (lo, hi) in enumerate(self.missing):
+            if lo <= xseq <= hi:
+                parts = [(a, b) for a, b in ((lo, xseq - 1), (xseq + 1, hi)) if a <= b]
+                self.missing[i : i + 1] = parts
+                return True
+        return False
 
-        A snapshot is added when none is stored yet or ``snapshot_every`` seqs have passed.
+    # --- windows ------------------------------------------------------------------
+
+    def close_window(self, now_ns: int, snapshot_every: int, check: bool = False) -> WindowOutput | None:
+        """Close the open window: the next delta, a state-only write, or None.
+
+        A delta goes out if the book changed (the whole book after :meth:`restart_epoch`);
+        a state-only write if only the xseq moved or ``check`` asks to confirm the stored
+        state. A snapshot is added when none is stored yet or ``snapshot_every`` seqs passed.
         """
         window = self.window
         self.window = WindowChanges()
-        if window.is_empty():
-            return None
-        bids, asks = window.net_levels(self.book)
-        if not bids and not asks:
-            return None
         inst = self.instrument
         fp, fq = inst.format_price, inst.format_qty
+        if self.full_next:
+            bids = [(fp(p), fq(q)) for p, q in self.book.iter_side(BID)]
+            asks = [(fp(p), fq(q)) for p, q in self.book.iter_side(ASK)]
+        elif not window.is_empty():
+            net_bids, net_asks = window.net_levels(self.book)
+            bids = [(fp(p), fq(q)) for p, q in net_bids]
+            asks = [(fp(p), fq(q)) for p, q in net_asks]
+        else:
+            bids = asks = []
+        if not bids and not asks and not self.full_next:
+            # Only a stream Redis already holds gets a state-only write: a state without a
+            # snapshot would be unreadable.
+            if self.stored is not None and (check or self.xseq != self.stored_xseq):
+                return WindowOutput(self.pair, self.partition, self.epoch, self.seq, self.xseq, b"", None,
+                                    self.stored)  # fmt: skip
+            return None
+        self.full_next = False
         self.seq += 1
         checksum = book_checksum(self.book, inst)
         delta = Delta(
-            self.pair, self.epoch, self.seq, now_ns, window.first_xts or now_ns,
-            [(fp(p), fq(q)) for p, q in bids], [(fp(p), fq(q)) for p, q in asks], checksum,
-        )  # fmt: skip
+            self.pair, self.epoch, self.seq, now_ns, window.first_xts or now_ns, bids, asks, checksum
+        )
         snapshot = None
         if self.snap_seq is None or self.seq - self.snap_seq >= snapshot_every:
             snapshot = encode_snapshot(self.snapshot(now_ns, checksum))
             self.snap_seq = self.seq
-        return WindowOutput(self.pair, self.epoch, self.seq, self.xseq, encode_delta(delta), snapshot)
+        return WindowOutput(self.pair, self.partition, self.epoch, self.seq, self.xseq, encode_delta(delta),
+                            snapshot, self.stored)  # fmt: skip
+
+    def confirm(self, out: WindowOutput) -> None:
+        """Redis accepted ``out``: it now holds this position."""
+        self.stored = (out.epoch, out.seq)
+        self.stored_xseq = out.xseq
+
+    def restart_epoch(self, epoch: str, replacing: Position | None) -> None:
+        """Continue the (correct) book in a new stream; its first delta carries the whole book.
+
+        ``replacing`` is what Redis holds now (None: nothing), which the next write replaces.
+        """
+        self.epoch = epoch
+        self.seq = 0
+        self.snap_seq = None
+        self.stored = replacing
+        self.full_next = True
+        self.window = WindowChanges()
 
     def snapshot(self, now_ns: int, checksum: int | None = None) -> Snapshot:
         inst = self.instrument

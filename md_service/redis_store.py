@@ -1,41 +1,110 @@
-"""md_service's side of Redis: load a pair's stream, write a window (see window_script)."""
+"""md_service's side of Redis: claim partitions, load pair streams, write windows.
+
+Synchronous on purpose: md_service's loop is single-threaded and must not run ahead of
+Redis. Every method raises ``redis.RedisError`` when Redis cannot be reached; the service
+retries with backoff.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import redis
 
+from md_service.claim_script import CLAIM_LUA, Claim, claim_args, parse_claim
 from md_service.pair_stream import WindowOutput
-from md_service.window_script import WRITE_WINDOW_LUA, parse_rejected, window_script_args
+from md_service.window_script import (
+    WRITE_WINDOW_LUA,
+    PartitionWrite,
+    WindowResult,
+    md_key,
+    parse_result,
+    window_script_args,
+)
+from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
-from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
+from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, parse_state, rebuild_book
+
+Loaded = tuple[StoredState | None, LocalBook | None, int | None]
+
+log = logging.getLogger(__name__)
+
+
+def status_key(layout: RedisLayout, instance: str) -> str:
+    """Where an md_service instance leaves its latest status (JSON of :meth:`MdService.status`)."""
+    return f"{layout.prefix}:md:status:{instance}"
+
+
+def restore(pair: str, reply: Sequence[object]) -> tuple[StoredState | None, LocalBook | None]:
+    """A :data:`READ_BOOK_LUA` reply as (state, book at that state).
+
+    ``(None, None)``: Redis has no stream for the pair. ``(state, None)``: it has one that does
+    not add up (a hole in the history, a bad checksum), which a new epoch must replace.
+    """
+    try:
+        state = parse_state(reply[0])  # type: ignore[arg-type]
+    except IntegrityError as exc:
+        log.error("%s: unreadable stored state: %s", pair, exc)
+        return None, None
+    if state is None:
+        return None, None
+    try:
+        rebuilt = rebuild_book(pair, reply)
+    except (IntegrityError, ValueError, KeyError) as exc:
+        log.error("%s: stored stream at %s/%d does not add up: %s", pair, state.epoch, state.seq, exc)
+        return state, None
+    return (state, rebuilt[1]) if rebuilt is not None else (state, None)
 
 
 class RedisStore:
-    """Synchronous: md_service's loop is single-threaded and must not run ahead of Redis."""
+    """The Redis calls of one md_service instance, for one topic and key prefix."""
 
-    def __init__(self, url: str, layout: RedisLayout, history: int) -> None:
+    def __init__(self, url: str, layout: RedisLayout, topic: str, history: int) -> None:
         self.layout = layout
+        self.topic = topic
         self.history = history
+        self.md_key = md_key(layout, topic)
         self.client = redis.Redis.from_url(
-            url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=10
+            url, socket_timeout=5.0, socket_connect_timeout=2.0, health_check_interval=10
         )
         self._read_book = self.client.register_script(READ_BOOK_LUA)
         self._write_window = self.client.register_script(WRITE_WINDOW_LUA)
+        self._claim = self.client.register_script(CLAIM_LUA)
 
     def ping(self) -> bool:
         return bool(self.client.ping())
 
-    def load(self, pair: str) -> tuple[StoredState, LocalBook] | None:
-        """The pair's stored book at its last published seq, or None if it has no stream."""
-        reply = self._read_book(keys=self.layout.book_keys(pair))
-        return rebuild_book(pair, reply)
+    def claim(self, token: str, partitions: Sequence[int], force: bool = True) -> Claim:
+        """Own ``partitions`` under ``token`` (``force=False``: only those nobody owns)."""
+        return parse_claim(self._claim(keys=[self.md_key], args=claim_args(token, partitions, force)))
 
-    def write_window(self, outputs: Sequence[WindowOutput]) -> dict[str, str]:
-        """Write one window atomically; returns the pairs that were fenced off, with the reason."""
-        keys, argv = window_script_args(self.layout, outputs, self.history)
-        return parse_rejected(self._write_window(keys=keys, args=argv))
+    def load(self, pair: str) -> Loaded:
+        """The pair's stored stream (see :func:`restore`) and the partition Redis says it lives in."""
+        pipe = self.client.pipeline(transaction=False)
+        self._read_book(keys=self.layout.book_keys(pair), client=pipe)
+        pipe.hget(self.md_key, f"pair:{pair}")
+        reply, home = pipe.execute()
+        state, local = restore(pair, reply)
+        return state, local, int(home) if home else None
+
+    def load_many(self, pairs: Sequence[str]) -> dict[str, tuple[StoredState | None, LocalBook | None]]:
+        """:func:`restore` of many pairs in one round trip."""
+        if not pairs:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for pair in pairs:
+            self._read_book(keys=self.layout.book_keys(pair), client=pipe)
+        return {pair: restore(pair, reply) for pair, reply in zip(pairs, pipe.execute(), strict=True)}
+
+    def write_window(self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]) -> WindowResult:
+        """Write one window atomically (see :mod:`md_service.window_script`)."""
+        keys, argv = window_script_args(self.layout, self.topic, parts, outputs, self.history)
+        return parse_result(self._write_window(keys=keys, args=argv))
+
+    def put_status(self, instance: str, payload: bytes, ttl_s: float) -> None:
+        """Leave this instance's status where operators (and tests) can read it; it expires if we die."""
+        self.client.set(status_key(self.layout, instance), payload, px=max(1, int(ttl_s * 1000)))
 
     def close(self) -> None:
         self.client.close()

@@ -1,8 +1,20 @@
-"""The md_service loop: consume, apply, close windows on time, publish, then commit.
+"""The md_service loop: consume, apply, close windows on time, write them to Redis, fenced.
 
-Single-threaded on purpose: one core applies events in Kafka order, and a window is
-published to Redis before any offset it covers is committed, so a crash at any instant
-loses nothing and applies nothing twice (redelivered events are skipped by ``xseq``).
+Single-threaded on purpose: one core applies events in Kafka order, and each window is
+written to Redis in one atomic, fenced step together with the Kafka offsets it covers
+(:mod:`md_service.window_script`). So Redis always holds exactly "after window S" for
+every pair *and* the place in Kafka where "after S" begins: a crash at any instant loses
+nothing and applies nothing twice, and the next owner of a partition starts reading
+exactly there (redelivered events are still recognised by ``xseq``, as a second guard).
+
+What happens when a write is refused:
+
+- the partition belongs to another instance now (its owner token in Redis is not ours):
+  this instance was a zombie; it drops the partition's streams and stops reading it;
+- Redis has no owner for the partition (it lost its data): claim it again if still free,
+  and continue every pair of it in a new epoch from the (correct) book in memory;
+- a pair's stored position is not what we wrote last (Redis lost writes): continue that
+  pair in a new epoch, whose first delta carries the whole book, so clients resync.
 """
 
 from __future__ import annotations
@@ -10,21 +22,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
+from typing import Any, TypeVar
 
+import orjson
 import redis
 
 from md_service.config import MdConfig
-from md_service.kafka_source import KafkaSource
-from md_service.pair_stream import EventOutcome, PairStream, WindowOutput, new_epoch
+from md_service.counters import MdCounters
+from md_service.dead_letter import DeadLetters
+from md_service.intake import Intake, Loaded
+from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
+from md_service.ownership import Ownership, new_token
+from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore
-from mdcore.errors import InvalidEventError
-from mdcore.events import decode_event
+from md_service.window_script import PartitionWrite, WindowResult
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("md_service")
 
-MAX_BACKOFF_S = 5.0
+T = TypeVar("T")
+MAX_BACKOFF_S = 2.0
+OUTAGE_LOG_EVERY_S = 10.0
+SourceFactory = Callable[[OnAssign, OnRevoke], KafkaSource]
 
 
 class MdService:
@@ -34,156 +53,274 @@ class MdService:
         self,
         cfg: MdConfig,
         store: RedisStore,
-        source_factory: Callable[[Callable[[list[int]], None]], KafkaSource],
+        source_factory: SourceFactory,
         clock_ns: Callable[[], int] = time.time_ns,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.clock_ns = clock_ns
-        self.streams: dict[str, PairStream] = {}
-        self.partition_of: dict[str, int] = {}
-        self.fenced: set[str] = set()
-        self.counters: Counter[str] = Counter()
-        self._invalid_logged: set[str] = set()
+        self.counters = MdCounters()
+        self.ownership = Ownership()
+        self.dead_letters = dead_letters
         self.stop_event = threading.Event()
-        self.source = source_factory(self._on_revoke)
+        self.redis_down_since: float | None = None
+        self._next_outage_log = 0.0
+        self.source = source_factory(self._on_assign, self._on_revoke)
+        self.intake = Intake(self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns)
 
-    # --- events -------------------------------------------------------------------
+    @property
+    def streams(self) -> dict[str, PairStream]:
+        return self.ownership.streams
 
-    def _stream_for(self, pair: str) -> PairStream:
-        stream = self.streams.get(pair)
-        if stream is not None:
-            return stream
-        loaded = self.store.load(pair)
-        if loaded is None:
-            epoch = new_epoch(self.clock_ns())
-            stream = PairStream(pair, epoch)
-            log.info("%s: no stored stream, starting epoch %s", pair, epoch)
-        else:
-            state, local = loaded
-            stream = PairStream(pair, state.epoch, state.seq, state.xseq, local.book, state.snap_seq)
-            log.info("%s: resumed epoch %s at seq %d (xseq %d)", pair, state.epoch, state.seq, state.xseq)
-        self.streams[pair] = stream
-        return stream
+    # --- Redis with retry -----------------------------------------------------------
 
-    def handle_batch(self, messages: list) -> None:
-        for msg in messages:
+    def _retry(self, what: str, call: Callable[[], T], deadline: float | None = None) -> T | None:
+        """``call()`` until Redis answers; None if stopped (or past ``deadline``, monotonic) first."""
+        delay = 0.02
+        while True:
             try:
-                event = decode_event(msg.value())
-            except InvalidEventError as exc:
-                self._count_invalid(msg, exc)
+                result = call()
+            except redis.RedisError as exc:
+                self.counters.redis_errors += 1
+                now = time.monotonic()
+                if self.redis_down_since is None:
+                    self.redis_down_since = now
+                if now >= self._next_outage_log:
+                    self._next_outage_log = now + OUTAGE_LOG_EVERY_S
+                    log.warning("redis unavailable for %s (%s: %s); retrying, nothing is consumed meanwhile",
+                                what, type(exc).__name__, exc)  # fmt: skip
+                if deadline is not None and now + delay > deadline:
+                    return None
+                if self.stop_event.wait(delay):
+                    return None
+                delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
-            if event.pair in self.fenced:
-                self.counters["events_fenced"] += 1
+            if self.redis_down_since is not None:
+                log.warning("redis is back after %.1f s", time.monotonic() - self.redis_down_since)
+                self.redis_down_since = None
+                self._next_outage_log = 0.0
+            return result
+
+    def _load(self, pair: str) -> Loaded | None:
+        return self._retry(f"loading {pair}", lambda: self.store.load(pair))
+
+    # --- rebalance ------------------------------------------------------------------
+
+    def _on_assign(self, partitions: list[int]) -> dict[int, int | None] | None:
+        """Claim the partitions in Redis, restore their pairs; returns where to start reading."""
+        token = new_token(self.cfg.instance)
+        claim = self._retry("claiming partitions", lambda: self.store.claim(token, partitions))
+        if claim is None:
+            return None
+        self.ownership.own(partitions, token)
+        self.counters.partitions_claimed += len(partitions)
+        starts = dict(claim.offsets)
+        pairs = sorted(claim.pairs)
+        loaded = self._retry("restoring pairs", lambda: self.store.load_many(pairs))
+        if loaded is None:
+            return None
+        for pair, (state, local) in loaded.items():
+            p = claim.pairs[pair]
+            if state is not None and local is not None:
+                self.ownership.add_stream(
+                    PairStream.restored(
+                        pair, p, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
+                    )
+                )
                 continue
-            self.partition_of[event.pair] = msg.partition()
-            outcome = self._stream_for(event.pair).apply(event)
-            self.counters[f"events_{outcome.value}"] += 1
-            if outcome is EventOutcome.APPLIED_AFTER_GAP:
-                log.warning("%s: exchange sequence gap before xseq %d", event.pair, event.xseq)
+            # Redis lost (or garbled) this pair's stream: rebuild its book from the partition's start.
+            log.warning("%s: no usable stored stream; reading partition %d from its start", pair, p)
+            starts[p] = None
+            self.ownership.partitions[p].rewound = True
+            self.counters.replays += 1
+            if state is not None:
+                self.ownership.replacing[pair] = (state.epoch, state.seq)
+        log.info("claimed partitions %s as %s; restored %d pairs", partitions, token, len(self.streams))
+        return starts
 
-    def _count_invalid(self, msg: object, exc: InvalidEventError) -> None:
-        kind = type(exc).__name__
-        self.counters["events_invalid"] += 1
-        if kind not in self._invalid_logged:  # once per kind: a poison stream must not flood the log
-            self._invalid_logged.add(kind)
-            log.error(
-                "skipping invalid event at %s[%d]@%d: %s (further %s errors are only counted)",
-                msg.topic(), msg.partition(), msg.offset(), exc, kind,  # type: ignore[attr-defined]
-            )  # fmt: skip
+    def _on_revoke(self, partitions: list[int], lost: bool) -> None:
+        """Publish what is open (unless another member may own it already), then forget it.
 
-    # --- windows ------------------------------------------------------------------
+        Dropping instead is safe too: the offsets in Redis never pass unwritten events, so the
+        next owner reads them again. Writing first just saves it the work.
+        """
+        if not lost:
+            deadline = time.monotonic() + self.cfg.session_timeout_ms / 2000
+            self.write_window(check=False, deadline=deadline)
+        for p in partitions:
+            self.ownership.drop(p)
+        log.info("%s partitions %s", "lost" if lost else "released", partitions)
 
-    def close_windows(self) -> list[WindowOutput]:
+    # --- windows --------------------------------------------------------------------
+
+    def close_windows(self, check: bool) -> list[WindowOutput]:
         now = self.clock_ns()
+        every = self.cfg.snapshot_every
         outputs = []
         for stream in self.streams.values():
-            out = stream.close_window(now, self.cfg.snapshot_every)
+            out = stream.close_window(now, every, check)
             if out is not None:
                 outputs.append(out)
         return outputs
 
-    def publish(self, outputs: list[WindowOutput]) -> bool:
-        """Write a window to Redis, retrying with backoff; False only if stopped first."""
-        if not outputs:
+    def write_window(self, check: bool, deadline: float | None = None) -> bool:
+        """Close every open window and write it; False if stopped (or past ``deadline``) first."""
+        started = time.perf_counter_ns()
+        outputs = self.close_windows(check)
+        writes = self.ownership.writes_for(outputs, every=check)
+        if not outputs and not writes:
             return True
-        delay = 0.05
-        while True:
-            try:
-                started = time.perf_counter()
-                rejected = self.store.write_window(outputs)
-                self.counters["publish_ms_total"] += int((time.perf_counter() - started) * 1000)
-                break
-            except redis.RedisError as exc:
-                self.counters["redis_errors"] += 1
-                log.warning("redis write failed (%s); retrying in %.2fs", exc, delay)
-                if self.stop_event.wait(delay):
-                    return False
-                delay = min(delay * 2, MAX_BACKOFF_S)
-        self.counters["windows"] += 1
-        self.counters["deltas"] += len(outputs) - len(rejected)
-        for pair, reason in rejected.items():
-            self._fence(pair, reason)
+        if self.dead_letters is not None and not self._flush_dead_letters(deadline):
+            return False
+        result = self._retry("writing a window", lambda: self.store.write_window(writes, outputs), deadline)
+        if result is None:
+            return False
+        self.counters.record_publish((time.perf_counter_ns() - started) // 1000)
+        self._apply_result(writes, outputs, result)
         return True
 
-    def _fence(self, pair: str, reason: str) -> None:
-        """Another writer owns the pair's stream (or Redis lost it): stop publishing for it."""
-        self.counters["fenced"] += 1
-        stream = self.streams.pop(pair, None)
-        if reason == "no state" and stream is not None:
-            # Redis lost the stream: keep the (correct) book, start a new epoch so clients resync.
-            epoch = new_epoch(self.clock_ns())
-            self.streams[pair] = PairStream(pair, epoch, 0, stream.xseq, stream.book)
-            self.streams[pair].window = stream.window
-            log.error("%s: stored stream vanished; continuing in new epoch %s", pair, epoch)
+    def _flush_dead_letters(self, deadline: float | None) -> bool:
+        """Every dead letter confirmed before the offset past it is stored (at-least-once)."""
+        dlq = self.dead_letters
+        assert dlq is not None
+        delay = 0.05
+        while not dlq.flush(1.0):
+            if self.stop_event.wait(delay) or (deadline is not None and time.monotonic() > deadline):
+                return False
+            delay = min(delay * 2, MAX_BACKOFF_S)
+        self.counters.dead_letter_failed = dlq.failed
+        return True
+
+    def _apply_result(
+        self, writes: list[PartitionWrite], outputs: list[WindowOutput], result: WindowResult
+    ) -> None:
+        counters, streams = self.counters, self.streams
+        refused_partitions = set(result.lost)
+        for out in outputs:
+            if out.partition in result.lost:
+                continue
+            if out.pair in result.refused:
+                refused_partitions.add(out.partition)
+                continue
+            stream = streams.get(out.pair)
+            if stream is not None:
+                stream.confirm(out)
+            if out.delta:
+                counters.deltas += 1
+                counters.published_bytes += len(out.delta)
+            else:
+                counters.state_writes += 1
+            if out.snapshot is not None:
+                counters.snapshots += 1
+        counters.windows += 1
+        self.source.commit(self.ownership.accepted(writes, refused_partitions))
+        for p, owner in result.lost.items():
+            self._partition_lost(p, owner)
+        for pair, position in result.refused.items():
+            self._pair_refused(pair, position)
+
+    def _partition_lost(self, p: int, owner: str) -> None:
+        if owner == "":
+            part = self.ownership.partitions.get(p)
+            token = part.token if part is not None else new_token(self.cfg.instance)
+            claim = self._retry("re-claiming a partition", lambda: self.store.claim(token, [p], force=False))
+            if claim is not None and p in claim.offsets:
+                log.error("partition %d: Redis lost its owner (and likely every stream): re-claimed it; "
+                          "its pairs continue in new epochs", p)  # fmt: skip
+                if part is not None:
+                    part.written = None
+                for stream in [s for s in self.streams.values() if s.partition == p]:
+                    self._restart(stream, None)
+                return
+        self.counters.partitions_lost += 1
+        self.ownership.mark_lost(p)
+        self.source.pause(p)
+        log.error("partition %d: fenced, another instance (%s) owns it now; not writing it any more",
+                  p, owner or "unknown")  # fmt: skip
+
+    def _pair_refused(self, pair: str, position: tuple[str, int] | None) -> None:
+        stream = self.streams.get(pair)
+        if stream is None:
             return
-        self.fenced.add(pair)
-        log.error("%s: fenced, another instance publishes it (%s); not publishing it any more", pair, reason)
+        self.counters.pairs_refused += 1
+        log.error("%s: Redis holds %s, not %s as written last (it lost writes); continuing in a new epoch",
+                  pair, position or "nothing", stream.stored)  # fmt: skip
+        self._restart(stream, position)
 
-    def flush(self, asynchronous_commit: bool = True) -> None:
-        """Close and publish every open window, then commit what they covered."""
-        if self.publish(self.close_windows()):
-            self.source.commit(asynchronous=asynchronous_commit)
+    def _restart(self, stream: PairStream, replacing: tuple[str, int] | None) -> None:
+        stream.restart_epoch(new_epoch(self.clock_ns()), replacing)
+        self.counters.epochs_started += 1
 
-    def _on_revoke(self, partitions: list[int]) -> None:
-        self.flush(asynchronous_commit=False)
-        lost = set(partitions)
-        for pair in [p for p, part in self.partition_of.items() if part in lost]:
-            self.streams.pop(pair, None)
-            self.partition_of.pop(pair, None)
-        self.fenced.clear()  # a new assignment decides anew who owns what
-
-    # --- loop ---------------------------------------------------------------------
+    # --- loop -----------------------------------------------------------------------
 
     def run(self) -> None:
-        window_s = self.cfg.window_ms / 1000
-        next_close = time.monotonic() + window_s
-        next_status = time.monotonic() + self.cfg.status_interval_s
+        cfg = self.cfg
+        window_s, check_s = cfg.window_ms / 1000, cfg.check_interval_ms / 1000
+        now = time.monotonic()
+        next_close, next_check, next_status = now + window_s, now + check_s, now + cfg.status_interval_s
         try:
             while not self.stop_event.is_set():
-                timeout = max(0.0, next_close - time.monotonic())
-                self.handle_batch(self.source.poll(timeout))
+                batch = self.source.poll(max(0.0, next_close - time.monotonic()))
+                if batch:
+                    self.intake.handle_batch(batch)
                 now = time.monotonic()
                 if now >= next_close:
-                    self.flush()
+                    check = now >= next_check
+                    if check:
+                        next_check = now + check_s
+                    self.write_window(check)
                     next_close += window_s
                     if next_close <= time.monotonic():  # fell behind: do not burst windows
-                        self.counters["windows_late"] += 1
+                        self.counters.windows_late += 1
                         next_close = time.monotonic() + window_s
                 if now >= next_status:
-                    next_status = now + self.cfg.status_interval_s
-                    self.log_status()
-            self.flush(asynchronous_commit=False)
+                    next_status = now + cfg.status_interval_s
+                    self.report_status()
+            self.stop_event.clear()  # one last bounded attempt to write what is open
+            self.write_window(check=False, deadline=time.monotonic() + 2.0)
+            self.report_status()
         finally:
             self.source.close()
+            if self.dead_letters is not None:
+                self.dead_letters.close()
             self.store.close()
+
+    def status(self) -> dict[str, Any]:
+        """Health and counters in one mapping (what the status line logs and tests read)."""
+        down = self.redis_down_since
+        return {
+            "instance": self.cfg.instance,
+            "redis": "up" if down is None else f"down for {time.monotonic() - down:.1f} s",
+            "kafka_last_error": self.intake.last_kafka_error,
+            "partitions": self.ownership.owned_numbers(),
+            "partitions_fenced": self.ownership.lost_numbers(),
+            "pairs": len(self.streams),
+            "counters": self.counters.as_dict(),
+        }
+
+    def report_status(self) -> None:
+        """Log the status line and leave the full status in Redis (best effort, skipped while it is down)."""
+        self.log_status()
+        if self.redis_down_since is not None:
+            return  # a write would wait for a timeout; the outage is logged already
+        try:
+            ttl = max(3 * self.cfg.status_interval_s, 5.0)
+            self.store.put_status(self.cfg.instance, orjson.dumps(self.status()), ttl)
+        except redis.RedisError:
+            pass  # Redis being down is already reported by the window writes
 
     def log_status(self) -> None:
         c = self.counters
         log.info(
-            "pairs=%d windows=%d deltas=%d events=%d duplicates=%d invalid=%d gaps=%d fenced=%d",
-            len(self.streams), c["windows"], c["deltas"], c["events_applied"] + c["events_applied_after_gap"],
-            c["events_duplicate"], c["events_invalid"], c["events_applied_after_gap"], c["fenced"],
+            "status: redis %s; partitions %s (fenced %s); pairs %d; events %d (dup %d, late %d, "
+            "invalid %d %s); exchange gaps %d; windows %d, deltas %d, publish p99 %.1f ms; "
+            "refused %d; epochs %d; replays %d",
+            "up" if self.redis_down_since is None else "DOWN", self.ownership.owned_numbers(),
+            self.ownership.lost_numbers(), len(self.streams), c.events_applied, c.events_duplicate,
+            c.events_late, c.events_invalid, dict(c.invalid), c.exchange_gaps, c.windows, c.deltas,
+            c.publish_latency_us.get_value_at_percentile(99) / 1000, c.pairs_refused, c.epochs_started,
+            c.replays,
         )  # fmt: skip
 
     def stop(self) -> None:

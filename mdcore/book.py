@@ -18,6 +18,8 @@ SIDES = (BID, ASK)
 
 Level = tuple[int, int]  # (price units, qty units)
 
+_dict_setitem = dict.__setitem__  # SortedDict is a dict; updating an existing key needs no re-sort
+
 
 class OrderBook:
     """Price levels of both sides; the only mutation is :meth:`set_level`."""
@@ -37,10 +39,20 @@ class OrderBook:
 
     def set_level(self, side: str, price: int, qty: int) -> int:
         """Set ``price`` on ``side`` to ``qty`` (0 removes it); return the previous qty."""
-        levels = self.side(side)
+        # The hot path of md_service: no helper call, and a plain dict write when the level
+        # exists (SortedDict only needs to hear about new and removed keys).
+        if side == BID:
+            levels = self._bids
+        elif side == ASK:
+            levels = self._asks
+        else:
+            raise ValueError(f"side must be 'b' or 'a', not {side!r}")
         if qty:
             prior = levels.get(price, 0)
-            levels[price] = qty
+            if prior:
+                _dict_setitem(levels, price, qty)
+            else:
+                levels[price] = qty
             return prior
         return levels.pop(price, 0)
 

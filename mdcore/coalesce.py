@@ -9,6 +9,8 @@ and a level added and removed inside the window costs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mdcore.book import ASK, BID, Level, OrderBook
 
 
@@ -29,6 +31,15 @@ class WindowChanges:
         touched = self._bid_prior if side == BID else self._ask_prior
         if price not in touched:
             touched[price] = prior
+
+    def apply_changes(self, book: OrderBook, changes: Iterable[tuple[str, int, int]]) -> None:
+        """:meth:`apply` for every ``(side, price, qty)`` of an event, in order (the hot path)."""
+        bid_prior, ask_prior, set_level = self._bid_prior, self._ask_prior, book.set_level
+        for side, price, qty in changes:
+            prior = set_level(side, price, qty)
+            touched = bid_prior if side == BID else ask_prior
+            if price not in touched:
+                touched[price] = prior
 
     def note_event(self, xts: int) -> None:
         """Count an event and keep the window's earliest exchange time."""

@@ -18,11 +18,24 @@ class BookcastError(Exception):
 
 
 class InvalidEventError(BookcastError, ValueError):
-    """An exchange event is malformed; skip it, count it, keep the book as it was."""
+    """An exchange event is malformed; skip it, count it, keep the book as it was.
+
+    ``kind`` is a short stable label of what was wrong (``not_json``, ``bad_side``, …), so a
+    consumer can count rejects by cause without parsing messages.
+    """
+
+    kind = "invalid"
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
 
 
 class UnknownPairError(InvalidEventError):
     """The pair is not in the instrument catalogue."""
+
+    kind = "unknown_pair"
 
     def __init__(self, pair: object) -> None:
         super().__init__(f"unknown pair {pair!r}")
@@ -31,6 +44,8 @@ class UnknownPairError(InvalidEventError):
 
 class InvalidNumberError(InvalidEventError):
     """A price or quantity is not a canonical non-negative decimal on its grid."""
+
+    kind = "bad_number"
 
 
 class ProtocolError(BookcastError):

@@ -3,6 +3,11 @@
 Value (JSON): ``{"pair": "BTC-USD", "xseq": 17, "xts": <ns>, "changes": [["b", "64000.10", "1.25"], ...]}``
 where ``xseq`` rises by 1 per event per pair and quantity "0" removes the level. An
 event either validates completely or is rejected, so a bad event never half-applies.
+
+This is md_service's hot path (every exchange change passes here), so the numbers are
+parsed by :func:`_units`, a regex-free twin of :func:`mdcore.numbers.parse_units` that
+accepts exactly the same strings (a property test holds them together), and prices,
+which repeat a lot, are remembered per instrument.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ from dataclasses import dataclass
 import orjson
 
 from mdcore.book import ASK, BID
-from mdcore.errors import InvalidEventError
+from mdcore.errors import InvalidEventError, InvalidNumberError
 from mdcore.instruments import Instrument, instrument
+from mdcore.numbers import MAX_NUMBER_LENGTH
 
 Change = tuple[str, int, int]  # (side, price units, qty units)
+EventParts = tuple[str, int, int, list[Change]]  # (pair, xseq, xts, changes)
+
+_POW10 = tuple(10**k for k in range(40))
+_PRICE_CACHE_LIMIT = 1 << 15  # distinct price strings remembered per instrument
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,39 +37,109 @@ class ExchangeEvent:
     changes: tuple[Change, ...]
 
 
-def _positive_int(value: object, name: str) -> int:
+def _units(text: object, decimals: int) -> int:
+    """``mdcore.numbers.parse_units`` without a regex: same accepted strings, same errors."""
+    if type(text) is not str or len(text) > MAX_NUMBER_LENGTH:
+        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
+    whole, dot, frac = text.partition(".")
+    # isdigit() alone would accept other scripts' digits; isascii() leaves only 0-9.
+    if not (whole.isdigit() and whole.isascii()) or (dot and not (frac.isdigit() and frac.isascii())):
+        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
+    places = len(frac)
+    if places <= decimals:
+        return int(whole + frac) * _POW10[decimals - places]
+    if frac[decimals:].strip("0"):
+        raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
+    return int(whole + frac[:decimals])
+
+
+class _Grid:
+    """One instrument's parsing state: its decimals, tick, lot and a cache of parsed prices."""
+
+    __slots__ = ("inst", "lot", "pdec", "prices", "qdec", "tick")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.pdec, self.qdec = inst.price_decimals, inst.qty_decimals
+        self.tick, self.lot = inst.tick, inst.lot
+        self.prices: dict[str, int] = {}
+
+    def price(self, text: object) -> int:
+        """Parse and check a price not in the cache (then cache it)."""
+        units = _units(text, self.pdec)
+        if units <= 0 or units % self.tick:
+            raise InvalidNumberError(
+                f"{self.inst.pair}: price {text!r} is not a positive multiple of the tick"
+            )
+        prices = self.prices
+        if len(prices) >= _PRICE_CACHE_LIMIT:
+            prices.clear()
+        prices[text] = units  # type: ignore[index]  # _units accepted it, so it is a str
+        return units
+
+
+_GRIDS: dict[str, _Grid] = {}
+
+
+def _grid(pair: object) -> _Grid:
+    found = _GRIDS.get(pair) if type(pair) is str else None
+    if found is None:
+        found = _Grid(instrument(pair))  # type: ignore[arg-type]  # raises UnknownPairError
+        _GRIDS[found.inst.pair] = found
+    return found
+
+
+def _non_negative_int(value: object, name: str) -> int:
     if type(value) is not int or value < 0:
-        raise InvalidEventError(f"{name} must be a non-negative integer, not {value!r}")
+        raise InvalidEventError(f"{name} must be a non-negative integer, not {value!r}", f"bad_{name}")
     return value
+
+
+def parse_event(raw: bytes | str) -> EventParts:
+    """Parse and validate one event into plain values; raises :class:`InvalidEventError`.
+
+    What :func:`decode_event` does, without building the immutable event: md_service
+    applies the changes at once and keeps nothing per event.
+    """
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEventError(f"not JSON: {exc}", "not_json") from None
+    if type(obj) is not dict:
+        raise InvalidEventError("event must be a JSON object", "not_object")
+    try:
+        pair, xseq, xts, raw_changes = obj["pair"], obj["xseq"], obj["xts"], obj["changes"]
+    except KeyError as exc:
+        raise InvalidEventError(f"missing field {exc.args[0]!r}", "missing_field") from None
+    grid = _grid(pair)
+    if type(xseq) is not int or xseq < 0:
+        _non_negative_int(xseq, "xseq")
+    if type(xts) is not int or xts < 0:
+        _non_negative_int(xts, "xts")
+    if type(raw_changes) is not list or not raw_changes:
+        raise InvalidEventError("changes must be a non-empty list", "bad_changes")
+    prices, qdec, lot = grid.prices, grid.qdec, grid.lot
+    changes: list[Change] = []
+    append = changes.append
+    for change in raw_changes:
+        if type(change) is not list or len(change) != 3:
+            raise InvalidEventError(f"change must be [side, price, qty], not {change!r}", "bad_change")
+        side, price, qty = change
+        if side != BID and side != ASK:
+            raise InvalidEventError(f"unknown side {side!r}", "bad_side")
+        units = prices.get(price) if type(price) is str else None
+        if units is None:
+            units = grid.price(price)
+        size = _units(qty, qdec)
+        if lot != 1 and size % lot:
+            raise InvalidNumberError(f"{pair}: quantity {qty!r} is not a multiple of the lot")
+        append((side, units, size))
+    return pair, xseq, xts, changes
 
 
 def decode_event(raw: bytes | str) -> ExchangeEvent:
     """Parse and validate one event; raises :class:`InvalidEventError` (or a subclass)."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEventError(f"not JSON: {exc}") from None
-    if type(obj) is not dict:
-        raise InvalidEventError("event must be a JSON object")
-    for key in ("pair", "xseq", "xts", "changes"):
-        if key not in obj:
-            raise InvalidEventError(f"missing field {key!r}")
-    pair = obj["pair"]
-    inst: Instrument = instrument(pair)
-    xseq = _positive_int(obj["xseq"], "xseq")
-    xts = _positive_int(obj["xts"], "xts")
-    raw_changes = obj["changes"]
-    if type(raw_changes) is not list or not raw_changes:
-        raise InvalidEventError("changes must be a non-empty list")
-    parse_price, parse_qty = inst.parse_price, inst.parse_qty
-    changes: list[Change] = []
-    for change in raw_changes:
-        if type(change) is not list or len(change) != 3:
-            raise InvalidEventError(f"change must be [side, price, qty], not {change!r}")
-        side, price, qty = change
-        if side != BID and side != ASK:
-            raise InvalidEventError(f"unknown side {side!r}")
-        changes.append((side, parse_price(price), parse_qty(qty)))
+    pair, xseq, xts, changes = parse_event(raw)
     return ExchangeEvent(pair, xseq, xts, tuple(changes))
 
 

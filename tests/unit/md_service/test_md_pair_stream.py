@@ -2,64 +2,89 @@
 
 from __future__ import annotations
 
-import re
-
 from md_service.pair_stream import EventOutcome, PairStream, new_epoch
-from md_service.window_script import ARGS_PER_PAIR, KEYS_PER_PAIR, WRITE_WINDOW_LUA, window_script_args
 from mdcore.codec import decode_delta, decode_snapshot
-from mdcore.events import ExchangeEvent
 from mdcore.local_book import LocalBook
-from mdcore.redis_layout import DELTA_FIELD, RedisLayout
 
 PAIR = "BTC-USD"
 
 
-def event(xseq: int, *changes: tuple[str, int, int], xts: int = 1_000) -> ExchangeEvent:
-    return ExchangeEvent(PAIR, xseq, xts + xseq, tuple(changes))
+def apply(stream: PairStream, xseq: int, *changes: tuple[str, int, int], xts: int = 1_000) -> EventOutcome:
+    return stream.apply(xseq, xts + xseq, list(changes))
 
 
 def test_window_coalesces_to_last_value_and_numbers_deltas_plus_one() -> None:
-    stream = PairStream(PAIR, "e1")
-    stream.apply(event(1, ("b", 100_00, 5), ("a", 101_00, 7)))
-    stream.apply(event(2, ("b", 100_00, 9), ("b", 99_00, 1)))
-    stream.apply(event(3, ("b", 99_00, 0)))  # added and removed inside the window: no entry
+    stream = PairStream(PAIR, "e1", stored=("e1", 0))
+    apply(stream, 1, ("b", 100_00, 5), ("a", 101_00, 7))
+    apply(stream, 2, ("b", 100_00, 9), ("b", 99_00, 1))
+    apply(stream, 3, ("b", 99_00, 0))  # added and removed inside the window: no entry
     out = stream.close_window(now_ns=5_000, snapshot_every=10)
-    assert out is not None and out.seq == 1 and out.xseq == 3
+    assert out is not None and out.seq == 1 and out.xseq == 3 and out.expect == ("e1", 0)
     delta = decode_delta(out.delta)
     assert delta.bids == [["100.00", "0.00009"]] and delta.asks == [["101.00", "0.00007"]]
     assert delta.ts == 5_000 and delta.xts == 1_001  # earliest exchange time in the window
-    stream.apply(event(4, ("a", 101_00, 0)))
+    stream.confirm(out)
+    apply(stream, 4, ("a", 101_00, 0))
     second = stream.close_window(now_ns=6_000, snapshot_every=10)
     assert second is not None and second.seq == 2 and second.snapshot is None
+    assert second.expect == ("e1", 1)  # what the first write left in Redis
     assert decode_delta(second.delta).asks == [["101.00", "0.00000"]]
 
 
-def test_empty_or_net_zero_window_publishes_nothing_and_consumes_no_seq() -> None:
-    stream = PairStream(PAIR, "e1")
+def test_empty_window_publishes_nothing_and_consumes_no_seq() -> None:
+    stream = PairStream(PAIR, "e1", stored=("e1", 0))
     assert stream.close_window(1, 10) is None
-    stream.apply(event(1, ("b", 100_00, 5), ("b", 100_00, 0)))
-    assert stream.close_window(2, 10) is None
     assert stream.seq == 0
 
 
-def test_redelivered_events_are_skipped_and_exchange_gaps_counted() -> None:
+def test_net_zero_window_writes_only_the_xseq() -> None:
+    stream = PairStream(PAIR, "e1", seq=3, xseq=7, stored=("e1", 3))
+    apply(stream, 8, ("b", 100_00, 5), ("b", 100_00, 0))
+    out = stream.close_window(2, 10)
+    assert out is not None and out.delta == b"" and out.snapshot is None
+    assert (out.seq, out.xseq, out.expect) == (3, 8, ("e1", 3))
+    stream.confirm(out)
+    assert stream.close_window(3, 10) is None  # nothing new: nothing to write
+
+
+def test_check_window_confirms_the_stored_state_of_a_quiet_pair() -> None:
+    stream = PairStream(PAIR, "e1", seq=3, xseq=7, stored=("e1", 3))
+    out = stream.close_window(2, 10, check=True)
+    assert out is not None and out.delta == b"" and out.expect == ("e1", 3)
+
+
+def test_a_stream_redis_does_not_hold_gets_no_state_only_write() -> None:
+    # A state hash without a snapshot would be unreadable, so a new pair waits for a real delta.
+    stream = PairStream(PAIR, "e1")
+    apply(stream, 1, ("b", 100_00, 5), ("b", 100_00, 0))
+    assert stream.close_window(2, 10, check=True) is None
+
+
+def test_redelivered_late_and_gapped_events() -> None:
     stream = PairStream(PAIR, "e1", seq=4, xseq=10)
-    assert stream.apply(event(10, ("b", 1, 1))) is EventOutcome.DUPLICATE
-    assert stream.apply(event(9, ("b", 1, 1))) is EventOutcome.DUPLICATE
+    assert apply(stream, 10, ("b", 1, 1)) is EventOutcome.DUPLICATE
+    assert apply(stream, 9, ("b", 1, 1)) is EventOutcome.DUPLICATE
     assert stream.book.depth("b") == 0
-    assert stream.apply(event(11, ("b", 1, 1))) is EventOutcome.APPLIED
-    assert stream.apply(event(15, ("b", 2, 1))) is EventOutcome.APPLIED_AFTER_GAP
-    assert stream.xseq == 15
+    assert apply(stream, 11, ("b", 1, 1)) is EventOutcome.APPLIED
+    assert apply(stream, 15, ("b", 2, 1)) is EventOutcome.APPLIED_AFTER_GAP
+    assert stream.missing == [(12, 14)]
+    # 13 arrives after 15: reordered. Applying it now would put an old quantity back.
+    assert apply(stream, 13, ("b", 2, 9)) is EventOutcome.LATE
+    assert stream.missing == [(12, 12), (14, 14)]
+    assert apply(stream, 13, ("b", 2, 9)) is EventOutcome.DUPLICATE  # a second copy is a duplicate
+    assert stream.book.qty("b", 2) == 1 and stream.xseq == 15
 
 
 def test_deltas_and_periodic_snapshots_rebuild_the_same_book() -> None:
     stream = PairStream(PAIR, new_epoch(1_795_000_000_000_000_000))
+    stream.full_next = True
     client = LocalBook(PAIR)
     snapshots = 0
     for i in range(1, 40):
-        stream.apply(event(i, ("b", 100_00 - (i % 7), i), ("a", 101_00 + (i % 5), 0 if i % 3 == 0 else i)))
+        apply(stream, i, ("b", 100_00 - (i % 7), i), ("a", 101_00 + (i % 5), 0 if i % 3 == 0 else i))
         out = stream.close_window(now_ns=i, snapshot_every=10)
         assert out is not None
+        stream.confirm(out)
         if out.snapshot is not None:
             snapshots += 1
             snap = decode_snapshot(out.snapshot)
@@ -73,19 +98,23 @@ def test_deltas_and_periodic_snapshots_rebuild_the_same_book() -> None:
     assert client.book == stream.book and client.seq == stream.seq
 
 
+def test_new_epoch_publishes_the_whole_book_at_once_even_if_quiet() -> None:
+    stream = PairStream(PAIR, "old", seq=41, xseq=90, stored=("old", 41))
+    apply(stream, 91, ("b", 100_00, 5), ("a", 101_00, 7), ("a", 102_00, 1))
+    stream.close_window(1, 10)  # written as seq 42 ... and refused: Redis lost the stream
+    stream.restart_epoch("new", replacing=None)
+    out = stream.close_window(2, 10)  # no event since: the whole book goes out anyway
+    assert out is not None and (out.epoch, out.seq, out.expect) == ("new", 1, None)
+    delta, snap = decode_delta(out.delta), decode_snapshot(out.snapshot or b"")
+    assert delta.bids == snap.bids == [["100.00", "0.00005"]]
+    assert delta.asks == snap.asks == [["101.00", "0.00007"], ["102.00", "0.00001"]]
+    client = LocalBook(PAIR)
+    client.load_snapshot(snap)
+    assert client.book == stream.book
+    stream.confirm(out)
+    assert stream.close_window(3, 10) is None
+
+
 def test_epoch_sorts_by_creation_time() -> None:
     older, newer = new_epoch(1_000_000_000_000), new_epoch(2_000_000_000_000)
     assert int(older.split("-")[0]) < int(newer.split("-")[0])
-
-
-def test_script_constants_match_the_lua_source() -> None:
-    assert f"/ {ARGS_PER_PAIR}" in WRITE_WINDOW_LUA and f"* {ARGS_PER_PAIR}" in WRITE_WINDOW_LUA
-    assert f"* {KEYS_PER_PAIR}" in WRITE_WINDOW_LUA
-    assert f"'{DELTA_FIELD.decode()}'" in WRITE_WINDOW_LUA
-    stream = PairStream(PAIR, "e1")
-    stream.apply(event(1, ("b", 100_00, 5)))
-    out = stream.close_window(1, 10)
-    assert out is not None
-    keys, argv = window_script_args(RedisLayout("p"), [out, out], history=600)
-    assert len(keys) == 2 * KEYS_PER_PAIR and len(argv) == 2 + 2 * ARGS_PER_PAIR
-    assert re.fullmatch(r"p:state:BTC-USD", keys[0])

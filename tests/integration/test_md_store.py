@@ -1,0 +1,168 @@
+"""md_service's Lua scripts on a real Redis: claims, fencing, compare-and-set, offsets.
+
+A subscriber proves what was (not) published: after the writes under test the test
+publishes a sentinel on the same channel, and Pub/Sub delivers in order, so everything
+received before the sentinel is everything the writes published.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from stack_helpers import stored_book, unique
+
+from md_service.pair_stream import PairStream
+from md_service.redis_store import RedisStore
+from md_service.window_script import PartitionWrite
+from mdcore.codec import decode_delta
+from mdcore.redis_layout import RedisLayout
+
+pytestmark = pytest.mark.integration
+
+PAIR, OTHER = "BTC-USD", "ETH-USD"
+SENTINEL = b"--sentinel--"
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("mdstore")
+
+
+@pytest.fixture
+def store(infra, prefix):
+    s = RedisStore(infra.redis_url, RedisLayout(prefix), "events", history=50)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def published(infra, prefix):
+    """published() -> every message on the prefix's delta channels since the fixture started."""
+    client = redis.Redis.from_url(infra.redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.psubscribe(f"{prefix}:delta:*")
+    pubsub.get_message(timeout=1.0)  # the psubscribe confirmation
+
+    def collect() -> list[bytes]:
+        client.publish(f"{prefix}:delta:{PAIR}", SENTINEL)
+        out = []
+        while True:
+            msg = pubsub.get_message(timeout=5.0)
+            assert msg is not None, "the sentinel never came back"
+            if msg["data"] == SENTINEL:
+                return out
+            out.append(msg["data"])
+
+    yield collect
+    pubsub.close()
+    client.close()
+
+
+def step(stream: PairStream, xseq: int, price: int, qty: int, check: bool = False):
+    if xseq:
+        stream.apply(xseq, xseq, [("b", price, qty)])
+    return stream.close_window(xseq or 1, 10, check)
+
+
+def test_a_window_is_written_whole_with_the_offset(store, prefix, infra, published) -> None:
+    claim = store.claim("me/1", [0])
+    assert claim.offsets == {0: None} and claim.pairs == {}
+    stream = PairStream(PAIR, "e1", partition=0)
+    out = step(stream, 1, 100, 5)
+    result = store.write_window([PartitionWrite(0, "me/1", 17)], [out])
+    assert result.clean
+    assert published() == [out.delta]
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.epoch, state.seq, state.xseq, state.snap_seq) == ("e1", 1, 1, 1)
+    assert book.book == stream.book
+    again = store.claim("next/2", [0])  # the next owner learns where to start and what lives there
+    assert again.offsets == {0: 17} and again.pairs == {PAIR: 0}
+
+
+def test_a_zombie_writes_nothing_once_another_instance_claimed(store, prefix, infra, published) -> None:
+    store.claim("a/1", [0])
+    zombie = PairStream(PAIR, "e1", partition=0)
+    first = step(zombie, 1, 100, 5)
+    assert store.write_window([PartitionWrite(0, "a/1", 1)], [first]).clean
+    zombie.confirm(first)
+    before = published()
+
+    store.claim("b/2", [0])  # the group gave partition 0 to b; a has not noticed yet
+    late = step(zombie, 2, 100, 6)
+    result = store.write_window([PartitionWrite(0, "a/1", 2)], [late])
+    assert result.lost == {0: "b/2"} and not result.refused
+    assert before == [first.delta] and published() == []  # nothing reached a subscriber
+    state, _ = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.seq, state.xseq) == (1, 1)
+    assert store.claim("c/3", [0]).offsets == {0: 1}  # the zombie's offset was not stored either
+
+
+def test_a_wrong_expectation_refuses_only_that_pair_and_holds_the_offset(store, prefix, published) -> None:
+    store.claim("me/1", [0, 1])
+    a, b, c = (
+        PairStream(PAIR, "e1", partition=0),
+        PairStream(OTHER, "e2", partition=0),
+        PairStream("SOL-USD", "e3", partition=1),
+    )
+    outs = [step(s, 1, 100, 1) for s in (a, b, c)]
+    assert store.write_window([PartitionWrite(0, "me/1", 3), PartitionWrite(1, "me/1", 1)], outs).clean
+    published()
+    for s, o in zip((a, b, c), outs, strict=True):
+        s.confirm(o)
+    a.stored = ("e1", 7)  # as if Redis had lost writes: what we expect is not what it holds
+    outs = [step(s, 2, 100, 2) for s in (a, b, c)]
+    result = store.write_window([PartitionWrite(0, "me/1", 6), PartitionWrite(1, "me/1", 2)], outs)
+    assert result.refused == {PAIR: ("e1", 1)} and not result.lost
+    assert [decode_delta(d).pair for d in published()] == [OTHER, "SOL-USD"]
+    # Partition 0's offset stays where it was: BTC-USD's events after it are not in Redis.
+    assert store.claim("me/2", [0, 1]).offsets == {0: 3, 1: 2}
+
+
+def test_a_new_epoch_replaces_a_stored_stream_and_its_history(store, prefix, infra) -> None:
+    store.claim("me/1", [0])
+    stream = PairStream(PAIR, "old", partition=0)
+    for xseq in range(1, 4):
+        out = step(stream, xseq, 100 + xseq, 1)
+        assert store.write_window([PartitionWrite(0, "me/1", xseq)], [out]).clean
+        stream.confirm(out)
+    stream.restart_epoch("new", replacing=("old", 3))
+    out = stream.close_window(9, 10)
+    assert store.write_window([PartitionWrite(0, "me/1", 4)], [out]).clean
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.epoch, state.seq) == ("new", 1) and book.book == stream.book
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        ids = [entry_id for entry_id, _ in client.xrange(RedisLayout(prefix).history_key(PAIR))]
+    finally:
+        client.close()
+    assert ids == [b"1-0"]  # the old epoch's deltas are gone: they belong to another stream
+
+
+def test_a_state_only_write_moves_the_xseq_and_publishes_nothing(store, prefix, infra, published) -> None:
+    store.claim("me/1", [0])
+    stream = PairStream(PAIR, "e1", partition=0)
+    out = step(stream, 1, 100, 5)
+    store.write_window([PartitionWrite(0, "me/1", 1)], [out])
+    stream.confirm(out)
+    published()
+    stream.apply(2, 2, [("b", 200, 1), ("b", 200, 0)])  # nets to nothing
+    out = stream.close_window(2, 10)
+    assert out is not None and out.delta == b""
+    assert store.write_window([PartitionWrite(0, "me/1", 2)], [out]).clean
+    assert published() == []
+    state, _ = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.seq, state.xseq) == (1, 2)
+
+
+def test_reclaiming_takes_only_a_partition_nobody_owns(store, prefix, infra) -> None:
+    store.claim("me/1", [0, 1])
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        client.hdel(store.md_key, "owner:1")  # as if Redis had lost it
+    finally:
+        client.close()
+    claim = store.claim("other/2", [0, 1], force=False)
+    assert list(claim.offsets) == [1]
+    assert store.write_window(
+        [PartitionWrite(0, "me/1", None), PartitionWrite(1, "me/1", None)], []
+    ).lost == {1: "other/2"}

@@ -1,0 +1,69 @@
+"""md_service settings: defaults, overrides, and failing fast naming the key."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from md_service.config import add_arguments, load_config
+from mdcore.settings import SettingError
+
+BASE = {"KAFKA_BOOTSTRAP": "k:9092", "REDIS_URL": "redis://r:6379/0"}
+
+
+def load(env: dict, *argv: str):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return load_config(parser.parse_args(list(argv)), {**BASE, **env})
+
+
+def test_defaults() -> None:
+    cfg = load({})
+    assert (cfg.window_ms, cfg.history, cfg.snapshot_every, cfg.session_timeout_ms) == (100, 600, 10, 6000)
+    assert (
+        cfg.max_poll_interval_ms == 10_000 and cfg.dead_letter_topic == "" and cfg.check_interval_ms == 1000
+    )
+
+
+def test_short_session_timeouts_for_fast_failover() -> None:
+    cfg = load({"BOOKCAST_MD_SESSION_TIMEOUT_MS": "2000", "BOOKCAST_MD_INSTANCE": "md-a"})
+    assert cfg.session_timeout_ms == 2000 and cfg.heartbeat_interval_ms == 500 and cfg.instance == "md-a"
+
+
+def test_settings_read_from_the_environment() -> None:
+    cfg = load(
+        {
+            "BOOKCAST_MD_DEAD_LETTER_TOPIC": "bad-events",
+            "BOOKCAST_MD_SNAPSHOT_EVERY": "5",
+            "BOOKCAST_MD_MAX_BATCH": "500",
+            "BOOKCAST_MD_CHECK_MS": "250",
+            "BOOKCAST_MD_STATUS_INTERVAL_S": "0.5",
+        },
+        "--window-ms",
+        "50",
+    )
+    assert (cfg.dead_letter_topic, cfg.snapshot_every, cfg.max_batch) == ("bad-events", 5, 500)
+    assert (cfg.check_interval_ms, cfg.status_interval_s, cfg.window_ms) == (250, 0.5, 50)
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"BOOKCAST_MD_SESSION_TIMEOUT_MS": "10"}, "BOOKCAST_MD_SESSION_TIMEOUT_MS"),
+        (
+            {"BOOKCAST_MD_SESSION_TIMEOUT_MS": "9000", "BOOKCAST_MD_MAX_POLL_INTERVAL_MS": "5000"},
+            "BOOKCAST_MD_MAX_POLL_INTERVAL_MS",
+        ),
+        (
+            {"BOOKCAST_MD_SNAPSHOT_EVERY": "400"},
+            "BOOKCAST_MD_SNAPSHOT_EVERY",
+        ),  # history 600 must reach past it
+        ({"BOOKCAST_MD_MAX_BATCH": "x"}, "BOOKCAST_MD_MAX_BATCH"),
+        ({"BOOKCAST_WINDOW_MS": "500"}, "BOOKCAST_WINDOW_MS"),
+        ({"REDIS_URL": ""}, "REDIS_URL"),
+    ],
+)
+def test_bad_settings_fail_fast_naming_the_key(env, key) -> None:
+    with pytest.raises(SettingError, match=key):
+        load(env)
