@@ -1,3 +1,4 @@
 from feed_simulator.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a --processes child (spawn) imports it as __mp_main__
+    raise SystemExit(main())

@@ -9,12 +9,15 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
+import orjson
 from confluent_kafka import KafkaException
 
 from feed_simulator.config import parse_config
 from feed_simulator.producer import run_feed
+from feed_simulator.recording import RecordingError
 from mdcore.settings import SettingError
 
 log = logging.getLogger("feed_simulator")
@@ -60,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaException as exc:
         log.error("Kafka at %s failed: %s", cfg.kafka_bootstrap, exc)
         return 1
+    except (RecordingError, RuntimeError, OSError) as exc:
+        log.error("%s", exc)
+        return 1
     except KeyboardInterrupt:
         log.warning("interrupted again: stopped without waiting for the last deliveries")
         return 130
+    if cfg.json_report:
+        Path(cfg.json_report).write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
     return 0 if report.failed_events == 0 and report.undelivered_events == 0 else 1

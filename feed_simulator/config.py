@@ -2,9 +2,11 @@
 
 Environment: ``KAFKA_BOOTSTRAP`` (required), ``BOOKCAST_TOPIC`` (bookcast.deltas),
 ``BOOKCAST_PARTITIONS`` (8), ``BOOKCAST_PAIRS`` (comma list or a count; the 8 named pairs),
-``BOOKCAST_FEED_RATE`` (events/s over all pairs, 200), ``BOOKCAST_FEED_SEED`` (random).
-Flags only: ``--duration``, ``--max-levels``, ``--progress-interval``, ``--compression``.
-A bad value raises :class:`SettingError` naming the key or flag.
+``BOOKCAST_FEED_RATE`` (events/s over all pairs, 200), ``BOOKCAST_FEED_SEED`` (random),
+``BOOKCAST_FEED_SCENARIO`` (steady), ``BOOKCAST_FEED_PROCESSES`` (1).
+Flags only: ``--duration``, ``--max-levels``, ``--max-actions``, ``--progress-interval``,
+``--compression``, ``--record``, ``--replay``, ``--speed``, the fault rates and ``--json``.
+A bad value raises :class:`SettingError` naming the key or flag. docs/feed.md has them all.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import argparse
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from feed_simulator.faults import FaultRates
+from feed_simulator.scenario import SCENARIOS
 from mdcore.instruments import default_pairs
 from mdcore.settings import SettingError, check_range, env_float, env_int, env_str, parse_pairs
 
@@ -35,6 +39,14 @@ class FeedConfig:
     max_levels: int = 500  # per side of each book
     progress_interval: float = 5.0  # seconds between progress lines
     compression: str = "lz4"  # accepted by Tansu and Apache Kafka alike (checked)
+    scenario: str = "steady"  # a key of feed_simulator.scenario.SCENARIOS
+    processes: int = 1  # generator processes; each pair stays in one of them
+    max_actions: int = 6  # an exchange event is a batch of 1..max_actions actions
+    record: str | None = None  # write every message sent to this file (see recording.py)
+    replay: str | None = None  # send a recording instead of generating events
+    speed: float = 1.0  # replay speed: 2 = twice as fast as recorded, 0 = as fast as possible
+    faults: FaultRates = field(default_factory=FaultRates)
+    json_report: str | None = None  # write the final report as JSON to this file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +62,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-levels", type=int, help="maximum levels per side of each book (default 500)")
     parser.add_argument("--progress-interval", type=float, help="seconds between progress lines (default 5)")
     parser.add_argument("--compression", choices=COMPRESSIONS, help="Kafka compression.type (default lz4)")
+    parser.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), help="traffic shape (BOOKCAST_FEED_SCENARIO, default steady)"
+    )
+    parser.add_argument(
+        "--processes", type=int, help="generator processes, pairs spread over them (BOOKCAST_FEED_PROCESSES)"
+    )
+    parser.add_argument("--max-actions", type=int, help="actions per exchange event: 1..N (default 6)")
+    parser.add_argument("--record", metavar="FILE", help="record every message sent (FILE.gz: gzip)")
+    parser.add_argument("--replay", metavar="FILE", help="send a recording instead of generating")
+    parser.add_argument("--speed", type=float, help="replay speed factor (default 1; 0: as fast as possible)")
+    parser.add_argument("--duplicate-rate", type=float, help="chance per event of a duplicate (default 0)")
+    parser.add_argument(
+        "--redeliver-rate", type=float, help="chance per event of a late, out-of-order redelivery (default 0)"
+    )
+    parser.add_argument("--malformed-rate", type=float, help="chance per event of a malformed message")
+    parser.add_argument("--json", metavar="FILE", help="write the final report as JSON to FILE")
 
 
 def parse_pair_spec(key: str, raw: str | None) -> tuple[str, ...]:
@@ -64,6 +92,14 @@ def parse_pair_spec(key: str, raw: str | None) -> tuple[str, ...]:
 def _positive(key: str, value: float) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise SettingError(f"{key}={value} must be a finite number greater than 0")
+    return value
+
+
+def _probability(key: str, value: float | None) -> float:
+    if value is None:
+        return 0.0
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise SettingError(f"{key}={value} must be a probability within [0, 1]")
     return value
 
 
@@ -98,6 +134,32 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     duration = None if args.duration is None else _positive("--duration", args.duration)
     max_levels = 500 if args.max_levels is None else check_range("--max-levels", args.max_levels, 1, 100_000)
     progress = 5.0 if args.progress_interval is None else args.progress_interval
+    scenario = args.scenario or env_str(env, "BOOKCAST_FEED_SCENARIO", "steady")
+    if scenario not in SCENARIOS:
+        known = ", ".join(sorted(SCENARIOS))
+        raise SettingError(f"BOOKCAST_FEED_SCENARIO={scenario!r} is not one of {known}")
+    if args.processes is not None:
+        processes = check_range("--processes", args.processes, 1, 64)
+    else:
+        processes = env_int(env, "BOOKCAST_FEED_PROCESSES", 1, 1, 64)
+    max_actions = 6 if args.max_actions is None else check_range("--max-actions", args.max_actions, 1, 1000)
+    speed = 1.0 if args.speed is None else args.speed
+    if not (speed >= 0 and math.isfinite(speed)):
+        raise SettingError(f"--speed={speed} must be a finite number >= 0 (0: as fast as possible)")
+    faults = FaultRates(
+        _probability("--duplicate-rate", args.duplicate_rate),
+        _probability("--redeliver-rate", args.redeliver_rate),
+        _probability("--malformed-rate", args.malformed_rate),
+    )
+    if args.replay is not None:
+        if not os.path.isfile(args.replay):
+            raise SettingError(f"--replay={args.replay!r}: no such file")
+        if args.record is not None:
+            raise SettingError("--replay and --record cannot be combined (copy the file instead)")
+        if faults.any:
+            raise SettingError("--replay sends a recording as it is: record the faults instead")
+    if processes > 1 and (args.replay is not None or args.record is not None):
+        raise SettingError("--record and --replay run in one process: drop --processes")
     return FeedConfig(
         kafka_bootstrap=bootstrap,
         topic=args.topic or env_str(env, "BOOKCAST_TOPIC", "bookcast.deltas"),
@@ -109,6 +171,14 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         max_levels=max_levels,
         progress_interval=_positive("--progress-interval", progress),
         compression=args.compression or "lz4",
+        scenario=scenario,
+        processes=processes,
+        max_actions=max_actions,
+        record=args.record,
+        replay=args.replay,
+        speed=speed,
+        faults=faults,
+        json_report=args.json,
     )
 
 

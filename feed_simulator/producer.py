@@ -1,10 +1,10 @@
 """The run loop: paced generation of exchange events into Kafka, and an honest rate report.
 
-Events are generated in small batches against a schedule anchored at the start time (see
-:mod:`feed_simulator.pacing`), produced with a batching, compressing, idempotent producer
-(idempotence keeps each partition in order across retries, so xseq arrives in order), and
-counted when the broker *confirms* them: the rates reported are delivered events and level
-changes per second, never the requested rate.
+Events are generated in batches against the scenario's schedule (anchored at the start,
+see :mod:`feed_simulator.pacing`), produced with a batching, compressing, idempotent
+producer (:mod:`feed_simulator.delivery`), and counted when the broker *confirms* them.
+Fault injection and recording, when asked for, hook into the same loop; without them the
+loop is the lean path that reaches the feed's top rate.
 
 Known limitation: every run starts each pair's book afresh with xseq 1, also on a topic
 that already holds an earlier run's events (see :mod:`feed_simulator.source`).
@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Protocol
+from typing import Protocol
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 
 from feed_simulator.config import FeedConfig
+from feed_simulator.delivery import DeliveryCounter, ProducerLike, produce, producer_settings
+from feed_simulator.faults import FaultInjector
 from feed_simulator.market import MarketParams, build_markets
-from feed_simulator.pacing import events_due, next_due
+from feed_simulator.recording import Recorder
+from feed_simulator.report import FeedReport, Progress
+from feed_simulator.scenario import SCENARIOS
 from feed_simulator.source import EncodedEvent, EventSource
 from feed_simulator.topic import ensure_topic
 
@@ -37,130 +41,38 @@ MIN_WAIT = 0.001  # never sleep shorter than this: a batch per tick, not a sleep
 MAX_WAIT = 0.1  # never sleep longer than this, so progress and the duration stay on time
 
 
-def producer_settings(cfg: FeedConfig) -> dict[str, Any]:
-    """librdkafka settings tuned for throughput: linger, big batches, compression."""
-    return {
-        "bootstrap.servers": cfg.kafka_bootstrap,
-        "client.id": "bookcast-feed",
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "batch.num.messages": 10_000,
-        "batch.size": 1_000_000,
-        "compression.type": cfg.compression,
-        "queue.buffering.max.messages": 500_000,
-        "queue.buffering.max.kbytes": 256 * 1024,
-        "message.timeout.ms": 30_000,
-        "logger": log,
-    }
+class StopFlag(Protocol):
+    """``threading.Event`` or ``multiprocessing.Event``: set from elsewhere to stop the loop."""
 
+    def is_set(self) -> bool: ...
 
-class ProducerLike(Protocol):
-    """The part of ``confluent_kafka.Producer`` the loop uses (a fake one in unit tests)."""
-
-    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Callable[..., None]) -> None: ...
-
-    def poll(self, timeout: float) -> int: ...
-
-    def flush(self, timeout: float) -> int: ...
-
-    def __len__(self) -> int: ...
-
-
-class DeliveryCounter:
-    """Counts broker confirmations; one cached callback per change count, none per message."""
-
-    def __init__(self) -> None:
-        self.delivered_events = 0
-        self.delivered_changes = 0
-        self.failed_events = 0
-        self._callbacks: dict[int, Callable[[KafkaError | None, Message], None]] = {}
-
-    def callback(self, changes: int) -> Callable[[KafkaError | None, Message], None]:
-        found = self._callbacks.get(changes)
-        if found is None:
-            found = self._callbacks[changes] = partial(self._on_delivery, changes)
-        return found
-
-    def _on_delivery(self, changes: int, err: KafkaError | None, _msg: Message) -> None:
-        if err is None:
-            self.delivered_events += 1
-            self.delivered_changes += changes
-            return
-        self.failed_events += 1
-        if self.failed_events == 1 or self.failed_events % 10_000 == 0:
-            log.error("delivery failed (%d so far): %s", self.failed_events, err.str())
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
-class FeedReport:
-    """What a run achieved, counted from broker confirmations."""
+class Plan:
+    """What one process generates: some pairs, their shares and their part of the rate."""
 
-    seed: int
-    requested_rate: float
-    elapsed: float  # seconds from the first event to the end of the final flush
-    produced_events: int  # handed to the producer
-    delivered_events: int  # confirmed by the broker
-    delivered_changes: int
-    failed_events: int  # the broker or the timeout refused them
-    undelivered_events: int  # still unconfirmed when the final flush gave up
-
-    @property
-    def events_per_s(self) -> float:
-        return self.delivered_events / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def changes_per_s(self) -> float:
-        return self.delivered_changes / self.elapsed if self.elapsed > 0 else 0.0
-
-    def summary(self) -> str:
-        return (
-            f"feed done in {self.elapsed:.1f} s: delivered {self.delivered_events:,} events "
-            f"({self.events_per_s:,.0f}/s) with {self.delivered_changes:,} level changes "
-            f"({self.changes_per_s:,.0f}/s); requested {self.requested_rate:,.0f} events/s; "
-            f"produced {self.produced_events:,}, failed {self.failed_events:,}, "
-            f"unconfirmed {self.undelivered_events:,}; seed {self.seed}"
-        )
+    pairs: tuple[str, ...]
+    weights: tuple[float, ...]
+    rate: float
+    part: int = 0
 
 
-class _Progress:
-    """A progress line every ``interval`` seconds: delivered rates over the last interval."""
-
-    def __init__(self, counter: DeliveryCounter, interval: float, now: float) -> None:
-        self._counter = counter
-        self._interval = interval
-        self._next = now + interval
-        self._last = (now, 0, 0)
-
-    def maybe_report(self, now: float, queued: int) -> None:
-        if now < self._next:
-            return
-        c = self._counter
-        then, events, changes = self._last
-        span = now - then
-        log.info(
-            "feed: %s events/s, %s level changes/s delivered over the last %.1f s "
-            "(total %s events, %s failed, %s queued)",
-            f"{(c.delivered_events - events) / span:,.0f}",
-            f"{(c.delivered_changes - changes) / span:,.0f}",
-            span,
-            f"{c.delivered_events:,}",
-            f"{c.failed_events:,}",
-            f"{queued:,}",
-        )
-        self._last = (now, c.delivered_events, c.delivered_changes)
-        self._next = max(self._next + self._interval, now + self._interval / 2)
+def whole_plan(cfg: FeedConfig) -> Plan:
+    """Every pair of ``cfg`` in one process."""
+    weights = SCENARIOS[cfg.scenario].weights(cfg.pairs)
+    return Plan(tuple(cfg.pairs), tuple(weights), cfg.rate)
 
 
-def _produce(
-    producer: ProducerLike, topic: str, event: EncodedEvent, on_delivery: Callable[..., None]
-) -> None:
-    while True:
-        try:
-            producer.produce(topic, event.value, event.key, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(0.01)  # the local queue is full: serve deliveries until there is room
+def make_producer(cfg: FeedConfig) -> Producer:
+    """A tuned producer, warmed up: with the topic's metadata in hand the idempotent producer
+    delivers its first batch at once instead of ~1 s later (measured on Tansu). The topic
+    must exist already, so naming it cannot auto-create it with the wrong partition count.
+    """
+    producer = Producer(producer_settings(cfg.kafka_bootstrap, cfg.compression))
+    producer.list_topics(cfg.topic, timeout=10)
+    return producer
 
 
 def run_feed(
@@ -171,16 +83,20 @@ def run_feed(
     flush_timeout: float = 10.0,
     params: MarketParams | None = None,
 ) -> FeedReport:
-    """Create the topic if needed, then :func:`pump` events into it with a tuned producer.
+    """Create the topic if needed, then run the feed as configured: generated, replayed or parallel.
 
     Raises :class:`confluent_kafka.KafkaException` if the broker cannot be reached.
     """
+    if cfg.processes > 1 and not cfg.replay:
+        from feed_simulator.parallel import run_parallel  # it imports this module
+
+        return run_parallel(cfg, stop=stop, max_events=max_events, flush_timeout=flush_timeout, params=params)
     ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
-    producer = Producer(producer_settings(cfg))
-    # Warm up: with the topic's metadata in hand the idempotent producer delivers its first
-    # batch at once instead of ~1 s later (measured on Tansu). The topic exists by now, so
-    # naming it cannot auto-create it with the wrong partition count.
-    producer.list_topics(cfg.topic, timeout=10)
+    producer = make_producer(cfg)
+    if cfg.replay:
+        from feed_simulator.replay import replay
+
+        return replay(cfg, producer, stop=stop, max_events=max_events, flush_timeout=flush_timeout)
     return pump(cfg, producer, stop=stop, max_events=max_events, flush_timeout=flush_timeout, params=params)
 
 
@@ -188,65 +104,161 @@ def pump(
     cfg: FeedConfig,
     producer: ProducerLike,
     *,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
     max_events: int | None = None,
     flush_timeout: float = 10.0,
     params: MarketParams | None = None,
+    plan: Plan | None = None,
+    start_at: float | None = None,
+    publish: Callable[[int, int, int], None] | None = None,
 ) -> FeedReport:
     """Produce events until ``stop`` is set, ``cfg.duration`` ends or ``max_events`` are sent.
 
-    Flushes the producer for at most ``flush_timeout`` seconds before returning the
-    report. ``stop`` may be set from another thread or a signal handler; the loop notices
-    it within ~0.1 s.
+    Flushes the producer for at most ``flush_timeout`` seconds before returning the report.
+    ``stop`` may be set from another thread, process or a signal handler; the loop notices
+    it within ~0.1 s. ``plan`` (default: every pair), ``start_at`` (a ``time.monotonic()``
+    to begin at) and ``publish`` (called with the running delivered events, changes and
+    failures instead of logging progress) are how :mod:`feed_simulator.parallel` runs parts.
     """
     stop = stop or threading.Event()
+    plan = plan or whole_plan(cfg)
     seed = cfg.seed if cfg.seed is not None else secrets.randbits(32)
-    market_params = params or MarketParams(max_levels=cfg.max_levels)
-    source = EventSource(build_markets(cfg.pairs, seed, market_params))
+    scenario = SCENARIOS[cfg.scenario]
+    market_params = params or MarketParams(max_levels=cfg.max_levels, max_actions=cfg.max_actions)
+    source = EventSource(
+        build_markets(plan.pairs, seed, market_params), scenario.picker(plan.weights, seed, plan.part)
+    )
+    schedule = scenario.schedule(plan.rate, seed)
+    injector = None
+    if cfg.faults.any:
+        injector = FaultInjector(cfg.faults, random.Random(f"bookcast-faults:{seed}:{plan.part}"))
+    recorder = None
+    if cfg.record:
+        header = {
+            "seed": seed, "scenario": cfg.scenario, "pairs": list(plan.pairs), "rate": plan.rate,
+            "max_actions": market_params.max_actions, "max_levels": market_params.max_levels,
+            "started_ns": time.time_ns(), "faults": _rates(cfg),
+        }  # fmt: skip
+        recorder = Recorder(cfg.record, header)
     counter = DeliveryCounter()
     log.info(
-        "feed: %d pairs into topic %s at %s, requested %s events/s, seed %d",
-        len(cfg.pairs),
+        "feed: %d pairs into topic %s at %s, scenario %s, requested %s events/s, seed %d%s",
+        len(plan.pairs),
         cfg.topic,
         cfg.kafka_bootstrap,
-        f"{cfg.rate:,.0f}",
+        cfg.scenario,
+        f"{plan.rate:,.0f}",
         seed,
+        f", recording to {cfg.record}" if recorder else "",
     )
-    start = time.monotonic()
+    now = time.monotonic()
+    start = now if start_at is None else start_at
+    if start > now:
+        stop.wait(start - now)
     limit = math.inf if max_events is None else max_events
     deadline = math.inf if cfg.duration is None else start + cfg.duration
-    progress = _Progress(counter, cfg.progress_interval, start)
-    topic, rate, callback = cfg.topic, cfg.rate, counter.callback
+    progress = None
+    if publish is None:
+        progress = Progress(
+            lambda: (counter.delivered_events, counter.delivered_changes, counter.failed_events),
+            cfg.progress_interval,
+            start,
+        )
+    emit = _Emitter(producer, cfg.topic, counter, injector, recorder, start)
+    topic, callback, time_ns = cfg.topic, counter.callback, time.time_ns
+    next_event, produce_fast = source.next_event, producer.produce
     sent = 0
+    next_publish = start
     try:
         while sent < limit and not stop.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            due = int(min(events_due(rate, now - start, sent), MAX_BATCH, limit - sent))
-            for _ in range(due):
-                event = source.next_event(time.time_ns())
-                _produce(producer, topic, event, callback(event.changes))
-                sent += 1
+            due = int(min(schedule.due(now - start) - sent, MAX_BATCH, limit - sent))
+            if due > 0:
+                if emit.plain:
+                    for _ in range(due):
+                        event = next_event(time_ns())
+                        try:
+                            produce_fast(topic, event.value, event.key, -1, callback(event.changes))
+                        except BufferError:
+                            produce(producer, topic, event.value, event.key, callback(event.changes))
+                else:
+                    for _ in range(due):
+                        emit.send(next_event(time_ns()))
+                sent += due
             producer.poll(0)
-            progress.maybe_report(now, len(producer))
+            if progress is not None and progress.due(now):
+                progress.report(now, len(producer), max(0, schedule.due(now - start) - sent))
+            if publish is not None and now >= next_publish:
+                publish(counter.delivered_events, counter.delivered_changes, counter.failed_events)
+                next_publish = now + 0.2
             if due < MAX_BATCH:  # caught up with the schedule: wait for the next event's turn
-                wait = start + next_due(rate, sent) - time.monotonic()
+                wait = start + schedule.time_of(sent) - time.monotonic()
                 stop.wait(min(MAX_WAIT, max(MIN_WAIT, wait), max(0.0, deadline - now)))
+        generated = time.monotonic() - start
     finally:
         unconfirmed = producer.flush(flush_timeout)
         elapsed = time.monotonic() - start
+        if recorder is not None:
+            recorder.close(int(elapsed * 1e9))
+    if publish is not None:
+        publish(counter.delivered_events, counter.delivered_changes, counter.failed_events)
     if unconfirmed:
-        log.warning("feed: %d events still unconfirmed after a %.0f s flush", unconfirmed, flush_timeout)
+        log.warning("feed: %d messages still unconfirmed after a %.0f s flush", unconfirmed, flush_timeout)
     report = FeedReport(
         seed=seed,
-        requested_rate=rate,
+        requested_rate=plan.rate,
         elapsed=elapsed,
         produced_events=sent,
         delivered_events=counter.delivered_events,
         delivered_changes=counter.delivered_changes,
-        failed_events=counter.failed_events,
+        failed_events=counter.failed_events + counter.failed_injected,
         undelivered_events=unconfirmed,
+        scenario=cfg.scenario,
+        pairs=len(plan.pairs),
+        injected=dict(injector.counts) if injector is not None else {},
+        injected_delivered=counter.delivered_injected,
+        generate_elapsed=generated,
     )
-    log.info("%s", report.summary())
+    if publish is None:
+        log.info("%s", report.summary())
     return report
+
+
+def _rates(cfg: FeedConfig) -> dict[str, float]:
+    f = cfg.faults
+    return {"duplicate": f.duplicate, "redelivery": f.redelivery, "malformed": f.malformed}
+
+
+class _Emitter:
+    """The slow path of the loop: a real event plus injected faults, each recorded if asked."""
+
+    def __init__(
+        self,
+        producer: ProducerLike,
+        topic: str,
+        counter: DeliveryCounter,
+        injector: FaultInjector | None,
+        recorder: Recorder | None,
+        start: float,
+    ) -> None:
+        self.plain = injector is None and recorder is None
+        self._producer = producer
+        self._topic = topic
+        self._counter = counter
+        self._injector = injector
+        self._recorder = recorder
+        self._start_ns = int(start * 1e9)
+
+    def send(self, event: EncodedEvent) -> None:
+        producer, topic, recorder = self._producer, self._topic, self._recorder
+        produce(producer, topic, event.value, event.key, self._counter.callback(event.changes))
+        offset = time.monotonic_ns() - self._start_ns
+        if recorder is not None:
+            recorder.event(offset, event.key, event.changes, event.value)
+        extras: Sequence = self._injector.after(event) if self._injector is not None else ()
+        for extra in extras:
+            produce(producer, topic, extra.value, extra.key, self._counter.on_injected)
+            if recorder is not None:
+                recorder.injected(offset, extra.key, extra.kind, extra.value)

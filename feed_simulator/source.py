@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from feed_simulator.market import SimulatedMarket
+import orjson
+
+from feed_simulator.market import SimulatedMarket, WireChange
 from feed_simulator.pacing import PairPicker, RoundRobin
-from mdcore.events import encode_event
+
+_dumps = orjson.dumps
 
 
 class EncodedEvent(NamedTuple):
@@ -27,6 +30,12 @@ class EncodedEvent(NamedTuple):
     key: bytes
     value: bytes
     changes: int
+    xseq: int
+
+
+def encode_wire_event(pair: str, xseq: int, xts: int, changes: list[WireChange]) -> bytes:
+    """The event format of :mod:`mdcore.events` (orjson writes the change tuples as arrays)."""
+    return _dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": changes})
 
 
 class EventSource:
@@ -39,11 +48,14 @@ class EventSource:
         self._picker = picker or RoundRobin(len(self._markets))
         self._keys = [m.pair.encode() for m in self._markets]
         self._xseq = [0] * len(self._markets)
-        self._formats = [(m.instrument.format_price, m.instrument.format_qty) for m in self._markets]
 
     @property
     def pairs(self) -> list[str]:
         return [m.pair for m in self._markets]
+
+    @property
+    def markets(self) -> list[SimulatedMarket]:
+        return list(self._markets)
 
     def last_xseq(self) -> dict[str, int]:
         """The xseq of the last event generated per pair (0 if none yet)."""
@@ -53,9 +65,8 @@ class EventSource:
         """Generate the next event, stamped with exchange time ``xts`` (ns)."""
         index = self._picker.next_index()
         market = self._markets[index]
-        xseq = self._xseq[index] + 1
-        self._xseq[index] = xseq
-        changes = market.next_changes()
-        fp, fq = self._formats[index]
-        value = encode_event(market.pair, xseq, xts, [(s, fp(p), fq(q)) for s, p, q in changes])
-        return EncodedEvent(market.pair, self._keys[index], value, len(changes))
+        xseq = self._xseq[index] = self._xseq[index] + 1
+        changes = market.next_wire_changes()
+        pair = market.pair
+        value = _dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": changes})
+        return EncodedEvent(pair, self._keys[index], value, len(changes), xseq)
