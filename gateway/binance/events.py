@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.binance.symbols import price_key, to8, units8
+from gateway.binance.symbols import SymbolInfo, price_key, units8
 from mdcore.book import ASK, BID
 from mdcore.local_book import LocalBook
 from mdcore.messages import WireLevels
@@ -23,9 +23,10 @@ from mdcore.messages import WireLevels
 Levels8 = list[list[str]]
 
 
-def levels8(levels: WireLevels) -> Levels8:
-    """Canonical ``[price, qty]`` levels -> Binance 8-decimal levels, order kept."""
-    return [[to8(price), to8(qty)] for price, qty in levels]
+def levels8(levels: WireLevels, info: SymbolInfo) -> Levels8:
+    """A pair's canonical ``[price, qty]`` levels -> Binance 8-decimal levels, order kept."""
+    price8, qty8 = info.price8, info.qty8
+    return [[price8(price), qty8(qty)] for price, qty in levels]
 
 
 def book_levels8(local: LocalBook, side: str, depth: int | None) -> Levels8:

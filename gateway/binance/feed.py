@@ -60,7 +60,7 @@ class PairFeed:
         """One applied delta -> its 100 ms event (and the 1000 ms event it closed, if any)."""
         uid = self.ids.update_id(delta.epoch, delta.seq)
         event_ms = delta.ts // 1_000_000
-        bids, asks = levels8(delta.bids), levels8(delta.asks)
+        bids, asks = levels8(delta.bids, self.info), levels8(delta.asks, self.info)
         fast = encode_depth_update(self.info.symbol, uid, uid, event_ms, bids, asks)
         slow = self.aggregator.add(uid, uid, event_ms, bids, asks)
         self.last_id = uid

@@ -10,7 +10,7 @@ the same string in every REST answer and stream event, and zero is always ``"0.0
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from mdcore.instruments import Instrument, instrument
@@ -36,6 +36,15 @@ def units8(units: int, decimals: int) -> str:
     return f"{whole}.{frac:08d}"
 
 
+def padder(decimals: int) -> Callable[[str], str]:
+    """A fast ``to8`` for strings in canonical form with ``decimals`` places (what md_service writes):
+    a concatenation; any other shape takes the checked path, so the result is always ``to8``'s."""
+    if decimals == 0:
+        return lambda text: text + ".00000000" if text.isdigit() else to8(text)
+    suffix, dot = "0" * (DECIMALS - decimals), -decimals - 1
+    return lambda text: text + suffix if len(text) > decimals + 1 and text[dot] == "." else to8(text)
+
+
 def price_key(value8: str) -> tuple[int, str]:
     """Numeric order of 8-place strings without parsing: no leading zeros, so longer is larger."""
     return len(value8), value8
@@ -56,6 +65,8 @@ class SymbolInfo:
     base: str  # BTC
     quote: str  # USD
     instrument: Instrument
+    price8: Callable[[str], str]  # canonical price string -> 8 decimals
+    qty8: Callable[[str], str]  # canonical quantity string -> 8 decimals
 
     @classmethod
     def of(cls, pair: str) -> SymbolInfo:
@@ -66,7 +77,10 @@ class SymbolInfo:
         if not sep:
             raise ValueError(f"{pair}: not a BASE-QUOTE pair")
         symbol = symbol_of(pair)
-        return cls(pair, symbol, symbol.lower(), base, quote, inst)
+        return cls(
+            pair, symbol, symbol.lower(), base, quote, inst,
+            padder(inst.price_decimals), padder(inst.qty_decimals),
+        )  # fmt: skip
 
     @property
     def tick_size(self) -> str:

@@ -13,6 +13,7 @@ from gateway.binance.events import (
     partial_depth,
     wrap_combined,
 )
+from gateway.binance.symbols import SymbolInfo
 from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
 
@@ -34,9 +35,13 @@ def test_depth_update_has_binance_fields_in_order_and_no_pu() -> None:
 
 
 def test_levels8_rewrites_every_price_and_quantity() -> None:
-    assert levels8([("64000.15", "0.30000"), ("64000.10", "0.00000")]) == [
+    assert levels8([("64000.15", "0.30000"), ("64000.10", "0.00000")], SymbolInfo.of("BTC-USD")) == [
         ["64000.15000000", "0.30000000"],
         ["64000.10000000", "0.00000000"],
+    ]
+    assert levels8([("0.12345", "0"), ("1.00000", "1500")], SymbolInfo.of("DOGE-USD")) == [
+        ["0.12345000", "0.00000000"],
+        ["1.00000000", "1500.00000000"],
     ]
 
 

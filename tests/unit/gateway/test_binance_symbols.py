@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.binance.symbols import SymbolInfo, SymbolTable, price_key, to8, units8
+from gateway.binance.symbols import SymbolInfo, SymbolTable, padder, price_key, to8, units8
 from mdcore.instruments import NAMED_PAIRS, instrument
 from mdcore.numbers import format_units
 
@@ -37,6 +37,23 @@ def test_units_and_strings_give_the_same_binance_string(pair, units) -> None:
     inst = instrument(pair)
     for decimals in (inst.price_decimals, inst.qty_decimals):
         assert units8(units, decimals) == to8(format_units(units, decimals))
+
+
+@given(st.integers(min_value=0, max_value=8), st.from_regex(r"[0-9]{1,7}(\.[0-9]{1,9})?", fullmatch=True))
+def test_the_fast_padder_always_agrees_with_to8(decimals, text) -> None:
+    # Levels reach the feed already parsed by the replica, so they are decimal strings; those
+    # with the pair's places take the concatenation, any other the checked path: same result.
+    try:
+        expected = to8(text)
+    except ValueError:
+        expected = None
+    try:
+        got = padder(decimals)(text)
+    except ValueError:
+        got = None
+    assert got == expected
+    canonical = format_units(int(text.replace(".", "")), decimals)
+    assert padder(decimals)(canonical) == to8(canonical)
 
 
 @given(st.integers(min_value=0, max_value=10**18), st.integers(min_value=0, max_value=10**18))
