@@ -173,7 +173,7 @@ class BinanceDialect:
             return _http(self.rest.error(BinanceRestError(-1020, "This is a WebSocket endpoint.", 426), used))
         # Binance's keepalive, and room for a SUBSCRIBE naming many streams (per connection).
         conn.ping_interval, conn.ping_timeout = self.cfg.ping_interval_s, self.cfg.ping_timeout_s
-        conn.protocol.max_size = self.cfg.max_message_bytes
+        conn.protocol.max_message_size = self.cfg.max_message_bytes  # websockets reads it per frame
         return None
 
     async def _depth(self, query: DepthQuery) -> RestAnswer:
@@ -233,6 +233,12 @@ class BinanceDialect:
         finally:
             self.connections.discard(conn)
             self._unroute(conn, tuple(conn.routed.values()))
+
+    async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Close every Binance stream connection (the gateway's graceful shutdown)."""
+        closing = [conn.ws.close(code, reason) for conn in list(self.connections)]
+        if closing:
+            await asyncio.gather(*closing, return_exceptions=True)
 
     async def _route(self, conn: _Conn, specs: tuple[StreamSpec, ...]) -> None:
         for spec in specs:

@@ -120,7 +120,12 @@ class Stack:
 
     async def __aenter__(self) -> Stack:
         self._server = await serve(
-            self.dialect.serve, "127.0.0.1", 0, process_request=self.dialect.process_request
+            self.dialect.serve,
+            "127.0.0.1",
+            0,
+            process_request=self.dialect.process_request,
+            max_size=4096,  # the gateway's limit for native frames; the dialect raises its own
+            ping_interval=None,  # the dialect sets Binance's keepalive per connection
         ).__aenter__()
         port = self._server.sockets[0].getsockname()[1]
         self.ws_base = f"ws://127.0.0.1:{port}/binance"
@@ -302,3 +307,21 @@ async def test_a_connection_over_the_high_water_mark_is_skipped() -> None:
         stack.hub.publish("SOL-USD")
         assert stack.dialect.counters["events_skipped_lagging"] == 1
         assert stack.dialect.counters["frames_out"] == 0
+
+
+async def test_binance_connections_get_keepalive_and_room_for_a_large_subscribe() -> None:
+    async with Stack() as stack, connect(f"{stack.ws_base}/ws") as ws:
+        (conn,) = [c.ws for c in stack.dialect.connections] or [None]
+        assert (conn.ping_interval, conn.ping_timeout) == (20.0, 60.0)
+        params = ["btcusd@depth@100ms"] * 1500  # about 30 KB, above the server's 4 KiB
+        await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}).decode())
+        assert orjson.loads(await ws.recv()) == {"result": None, "id": 1}
+
+
+async def test_close_all_closes_with_going_away() -> None:
+    async with Stack() as stack, connect(f"{stack.ws_base}/stream?streams=btcusd@depth") as ws:
+        await _wait(lambda: len(stack.dialect.connections) == 1)
+        await stack.dialect.close_all()
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
