@@ -17,7 +17,9 @@ How a break in the stream reaches Binance clients as a jump, never as a silent s
 - The 1000 ms fold never spans a break: a non-consecutive window closes the pending event
   first (``DepthAggregator.add``), and :meth:`PairFeed.on_reset` closes it at once.
 - A reload that lands *below* the last id handed out (a history rewritten inside an epoch)
-  re-bases the epoch above it, so ids still only move forward.
+  re-bases the epoch above it, so ids still only move forward; so does any delta whose id
+  would not be above the last event's (whichever of ``on_reset`` and the replayed deltas
+  the hub reports first).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class PairFeed:
     def on_delta(self, delta: Delta) -> FeedEvents:
         """One applied delta -> its 100 ms event (and the 1000 ms event it closed, if any)."""
         uid = self.ids.update_id(delta.epoch, delta.seq)
+        if uid <= self.last_id:  # the stream went back (a rewritten history): ids may not
+            uid = self.ids.rebase(delta.epoch, delta.seq)
         event_ms = delta.ts // 1_000_000
         bids, asks = levels8(delta.bids, self.info), levels8(delta.asks, self.info)
         fast = encode_depth_update(self.info.symbol, uid, uid, event_ms, bids, asks)

@@ -117,6 +117,20 @@ def test_a_book_that_went_back_inside_its_epoch_still_moves_ids_forward() -> Non
     assert event["U"] > top + 1  # a jump, not an id the clients already passed
 
 
+def test_a_rewritten_history_replayed_before_the_reset_still_jumps() -> None:
+    # The gateway's replica replays what it buffered while reloading, then reports the reset.
+    stream, feed = Stream("BTC-USD", 10, epoch=E1), _feed()
+    for seq in range(1, 9):
+        feed.on_delta(decode_delta(stream.delta(seq)))
+    top = feed.last_id
+    replayed = orjson.loads(feed.on_delta(decode_delta(stream.delta(6))).fast)  # back at seq 6
+    assert replayed["U"] >= top + 2
+    feed.on_reset(stream.book_at(6))
+    following = orjson.loads(feed.on_delta(decode_delta(stream.delta(7))).fast)
+    assert following["U"] == replayed["u"] + 1  # and the stream goes on from there
+    assert feed.update_id(stream.book_at(7)) == following["u"]
+
+
 def test_a_subscriber_that_missed_events_sees_the_jump() -> None:
     stream, feed, follower = Stream("BTC-USD", 8, epoch=E1), _feed(), DepthBook("BTCUSD")
     _follow(follower, feed.on_delta(decode_delta(stream.delta(1))).fast)
