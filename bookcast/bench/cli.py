@@ -11,6 +11,10 @@ BENCHMARKS = {
         "bookcast.bench.fanout",
         "gateway: frames/s and latency for thousands of clients vs baselines",
     ),
+    "feed": (
+        "bookcast.bench.feed",
+        "feed_simulator: level changes/s into Kafka, 1 and N processes vs baselines",
+    ),
 }
 
 
