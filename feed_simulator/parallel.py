@@ -19,7 +19,6 @@ import ctypes
 import dataclasses
 import logging
 import multiprocessing
-import os
 import queue
 import secrets
 import signal
@@ -88,10 +87,23 @@ def run_parallel(
     start_at = ctx.Value("d", 0.0)
     counters = ctx.Array("q", 3 * len(plans))
     results: Any = ctx.Queue()
+    level = logging.getLogger().getEffectiveLevel()  # the children log like the parent
     children = [
         ctx.Process(
             target=_child,
-            args=(cfg, plan, count, flush_timeout, params, child_stop, go, start_at, counters, results),
+            args=(
+                cfg,
+                plan,
+                count,
+                flush_timeout,
+                params,
+                child_stop,
+                go,
+                start_at,
+                counters,
+                results,
+                level,
+            ),
             name=f"bookcast-feed-{plan.part}",
             daemon=True,
         )
@@ -187,12 +199,13 @@ def _child(
     start_at: Synchronized,
     counters: SynchronizedArray,
     results: Any,
+    log_level: int,
 ) -> None:
     """One generator process: connect, report ready, wait for the start, pump, report."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     logging.basicConfig(
-        level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
+        level=log_level,
         format=f"%(asctime)s feed[{plan.part}] %(levelname)s %(name)s: %(message)s",
     )
     base = 3 * plan.part
