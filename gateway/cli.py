@@ -1,4 +1,4 @@
-"""``bookcast gateway`` / ``python -m gateway``: run one gateway process."""
+"""``bookcast gateway`` / ``python -m gateway``: run the gateway (one process, or N workers)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,30 @@ import sys
 
 from gateway.config import add_arguments, load_config
 from gateway.server import run_gateway
+from gateway.workers import Supervisor, die_with_supervisor
 from mdcore.settings import SettingError
 
 
+def _raise_fd_limit() -> None:
+    """Thousands of clients need thousands of descriptors: take the hard limit."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="bookcast gateway", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    worker = os.environ.get("BOOKCAST_GATEWAY_WORKER")
     logging.basicConfig(
         level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s gateway %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s gateway{'-' + worker if worker else ''} %(levelname)s %(name)s: %(message)s",
     )
     # websockets logs every connection and HTTP request at INFO: too loud for thousands of clients.
     logging.getLogger("websockets").setLevel(logging.WARNING)
@@ -27,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast gateway: {exc}", file=sys.stderr)
         return 2
+    _raise_fd_limit()
+    if cfg.workers > 1:
+        return Supervisor(cfg, _passthrough(argv)).run()
+    die_with_supervisor()
     try:
         import uvloop
     except ImportError:  # uvloop has no Windows build; asyncio's loop works, slower
@@ -36,3 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         uvloop.run(run_gateway(cfg))
     return 0
+
+
+def _passthrough(argv: list[str]) -> list[str]:
+    """The flags a worker inherits (the supervisor sets workers, host and port itself)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--workers", "--host", "--port"):
+            skip = "=" not in arg
+            continue
+        if name == "--reuse-port":
+            continue
+        out.append(arg)
+    return out

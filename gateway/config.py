@@ -1,4 +1,4 @@
-"""Gateway settings: read once at start-up from the environment and flags."""
+"""Gateway settings: read once at start-up from the environment and flags (docs/gateway.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mdcore.settings import SettingError, check_range, env_int, env_str, parse_pairs
+from mdcore.settings import SettingError, check_range, env_float, env_int, env_str, parse_pairs
+
+KIB = 1024
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,20 +25,50 @@ class GatewayConfig:
     redis_url: str
     host: str = "127.0.0.1"
     port: int = 8765
+    workers: int = 1
+    reuse_port: bool = False  # set for the workers of `--workers N`
     redis_prefix: str = "bookcast"
     pairs: tuple[str, ...] = ()  # offered even before md_service has published them
-    max_frame_bytes: int = 4096
-    linger_s: float = 5.0  # keep a pair's Redis subscription this long after its last client
-    high_water_bytes: int = 1 << 20  # a client's write buffer above this stops its deltas
-    low_water_bytes: int = 64 << 10  # …and below this it gets a fresh snapshot
+    # limits
+    max_frame_bytes: int = 4 * KIB
+    max_pairs: int = 100  # subscriptions per connection
+    op_rate: float = 20.0  # inbound ops per second per connection …
+    op_burst: int = 40  # … with bursts of this many
+    max_connections: int = 20_000  # per process
+    max_connections_per_ip: int = 1_000  # 0 = no limit
+    tokens: frozenset[str] = frozenset()  # empty: no authentication
+    origins: frozenset[str] = frozenset()  # empty: any Origin
+    # slow clients
+    high_water_bytes: int = 1024 * KIB  # a client's write buffer above this makes it stale …
+    low_water_bytes: int = 64 * KIB  # … and below this it is healed with snapshots
+    slow_close_s: float = 10.0  # stale this long: closed with 4008
+    send_buffer_bytes: int = 0  # SO_SNDBUF of client sockets; 0 = the OS default
+    # heartbeats and timers
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    linger_s: float = 5.0  # keep a pair's Redis subscription this long after its last client
+    recent_deltas: int = 200  # per pair, kept in memory for `since` recovery
+    recovery_wait_s: float = 2.0  # how long a `since` subscribe waits for a replica to load
+    shutdown_s: float = 5.0  # graceful shutdown bound
+    redis_ping_s: float = 1.0
+    redis_dead_s: float = 3.0  # nothing back from Redis this long: the link is dead
+    audit_s: float = 2.0  # compare replicas with md_service's state this often
+    stale_s: float = 5.0  # a replica not live this long counts as stale in /health
+    backlog: int = 2048
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (BOOKCAST_GATEWAY_HOST)")
     parser.add_argument("--port", type=int, help="listen port (BOOKCAST_GATEWAY_PORT)")
     parser.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
+    parser.add_argument(
+        "--workers", type=int, help="processes sharing the port (BOOKCAST_GATEWAY_WORKERS; default: cores)"
+    )
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for workers
+
+
+def _csv(env: Mapping[str, str], key: str) -> frozenset[str]:
+    return frozenset(v.strip() for v in env.get(key, "").split(",") if v.strip())
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> GatewayConfig:
@@ -39,10 +79,44 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     port = env_int(env, "BOOKCAST_GATEWAY_PORT", 8765, 0, 65535)
     if args.port is not None:
         port = check_range("--port", args.port, 0, 65535)
+    workers = env_int(env, "BOOKCAST_GATEWAY_WORKERS", default_workers(), 1, 256)
+    if args.workers is not None:
+        workers = check_range("--workers", args.workers, 1, 256)
+    high = env_int(env, "BOOKCAST_GATEWAY_HIGH_WATER", 1024 * KIB, 4 * KIB, 1 << 30)
+    low = env_int(env, "BOOKCAST_GATEWAY_LOW_WATER", min(64 * KIB, high // 2), 0, 1 << 30)
+    if low >= high:
+        raise SettingError(
+            f"BOOKCAST_GATEWAY_LOW_WATER={low} must be below BOOKCAST_GATEWAY_HIGH_WATER={high}"
+        )
+    ping_dead = env_float(env, "BOOKCAST_GATEWAY_REDIS_DEAD_S", 3.0, 0.2, 600)
     return GatewayConfig(
         redis_url=redis_url,
         host=args.host or env_str(env, "BOOKCAST_GATEWAY_HOST", "127.0.0.1"),
         port=port,
+        workers=workers,
+        reuse_port=bool(getattr(args, "reuse_port", False)),
         redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
         pairs=parse_pairs("BOOKCAST_PAIRS", env.get("BOOKCAST_PAIRS")),
+        max_frame_bytes=env_int(env, "BOOKCAST_GATEWAY_MAX_FRAME", 4 * KIB, 256, 1 << 20),
+        max_pairs=env_int(env, "BOOKCAST_GATEWAY_MAX_PAIRS", 100, 1, 100_000),
+        op_rate=env_float(env, "BOOKCAST_GATEWAY_OP_RATE", 20.0, 0.1, 1e6),
+        op_burst=env_int(env, "BOOKCAST_GATEWAY_OP_BURST", 40, 1, 1_000_000),
+        max_connections=env_int(env, "BOOKCAST_GATEWAY_MAX_CONNECTIONS", 20_000, 1, 10_000_000),
+        max_connections_per_ip=env_int(env, "BOOKCAST_GATEWAY_MAX_CONNECTIONS_PER_IP", 1_000, 0, 10_000_000),
+        tokens=_csv(env, "BOOKCAST_GATEWAY_TOKENS"),
+        origins=_csv(env, "BOOKCAST_GATEWAY_ORIGINS"),
+        high_water_bytes=high,
+        low_water_bytes=low,
+        slow_close_s=env_float(env, "BOOKCAST_GATEWAY_SLOW_CLOSE_S", 10.0, 0.1, 3600),
+        send_buffer_bytes=env_int(env, "BOOKCAST_GATEWAY_SEND_BUFFER", 0, 0, 1 << 30),
+        ping_interval_s=env_float(env, "BOOKCAST_GATEWAY_PING_INTERVAL_S", 20.0, 0.1, 3600),
+        ping_timeout_s=env_float(env, "BOOKCAST_GATEWAY_PING_TIMEOUT_S", 20.0, 0.1, 3600),
+        linger_s=env_float(env, "BOOKCAST_GATEWAY_LINGER_S", 5.0, 0.0, 3600),
+        recent_deltas=env_int(env, "BOOKCAST_GATEWAY_RECENT", 200, 0, 1_000_000),
+        recovery_wait_s=env_float(env, "BOOKCAST_GATEWAY_RECOVERY_WAIT_S", 2.0, 0.0, 60),
+        shutdown_s=env_float(env, "BOOKCAST_GATEWAY_SHUTDOWN_S", 5.0, 0.1, 600),
+        redis_ping_s=env_float(env, "BOOKCAST_GATEWAY_REDIS_PING_S", 1.0, 0.05, 60),
+        redis_dead_s=ping_dead,
+        audit_s=env_float(env, "BOOKCAST_GATEWAY_AUDIT_S", 2.0, 0.1, 3600),
+        stale_s=env_float(env, "BOOKCAST_GATEWAY_STALE_S", 5.0, 0.1, 3600),
     )

@@ -1,58 +1,74 @@
-"""The WebSocket conversation with one client: read ops, answer, keep the hub in step."""
+"""The WebSocket conversation with one client: read ops, answer, enforce the per-connection limits.
+
+Inbound frames are small (``max_frame_bytes``; a bigger one closes the connection with 1009)
+and rate-limited by a token bucket (an ``error`` frame ``rate_limited``, then close 1008).
+Every other bad input gets an ``error`` frame and the connection stays usable.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from gateway import subscriptions
 from gateway.hub import Hub
-from gateway.session import ClientSession
-from mdcore.codec import decode_client_op, encode_ack, encode_error, encode_pong
+from gateway.limits import TokenBucket
+from gateway.session import ClientSession, GatewayConnection
+from gateway.slow import SlowClients
+from mdcore.codec import decode_client_op, encode_error, encode_pong
 from mdcore.errors import ProtocolError
-from mdcore.messages import Ack, Ping, Pong, Resync, Subscribe, Unsubscribe
+from mdcore.messages import Ping, Pong, Resync, Subscribe, Unsubscribe
 
 log = logging.getLogger(__name__)
 
+CLOSE_POLICY_VIOLATION = 1008
 
-async def serve_client(hub: Hub, conn: ServerConnection) -> None:
-    session = ClientSession(conn, hub.cfg)
-    hub.sessions.add(session)
+
+async def serve_client(hub: Hub, slow: SlowClients, conn: GatewayConnection) -> None:
+    session = ClientSession(conn)
+    conn.session = session
+    hub.open_session(session)
+    counters = hub.counters
+    loop = asyncio.get_running_loop()
+    bucket = TokenBucket(hub.cfg.op_rate, hub.cfg.op_burst, loop.time())
     try:
         async for frame in conn:
+            counters["ops_received"] += 1
+            if not bucket.take(loop.time()):
+                counters.count_error("rate_limited")
+                counters["closed_rate_limited"] += 1
+                rate = f"{hub.cfg.op_rate:g}/s (bursts of {hub.cfg.op_burst})"
+                session.send(encode_error("rate_limited", f"more than {rate} requests; closing"))
+                await conn.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded")
+                break
             if isinstance(frame, bytes):
-                hub.counters["errors_bad_request"] += 1
+                counters["binary_frames"] += 1
+                counters.count_error("bad_request")
                 session.send(encode_error("bad_request", "binary frames are not accepted; send JSON text"))
                 continue
             try:
                 await _handle(hub, session, frame)
             except ProtocolError as exc:
-                hub.counters[f"errors_{exc.code}"] += 1
+                counters.count_error(exc.code)
                 session.send(encode_error(exc.code, exc.message, exc.request_id))
     except ConnectionClosed:
         pass
     finally:
-        hub.sessions.discard(session)
-        hub.unsubscribe(session, set(session.pairs))
+        slow.forget(session)
+        hub.close_session(session)
+        counters.count_close(conn.close_code)
 
 
 async def _handle(hub: Hub, session: ClientSession, frame: str) -> None:
     op = decode_client_op(frame)
     if isinstance(op, Subscribe):
-        offered = await hub.offered_pairs()
-        unknown = [p for p in op.pairs if p not in offered]
-        if unknown:
-            raise ProtocolError("unknown_pair", f"not offered here: {', '.join(unknown[:10])}", op.id)
-        session.send(encode_ack(Ack("subscribed", op.pairs, op.id)))
-        await hub.subscribe(session, op.pairs)
+        await subscriptions.subscribe(hub, session, op)
     elif isinstance(op, Unsubscribe):
-        hub.unsubscribe(session, op.pairs)
-        session.send(encode_ack(Ack("unsubscribed", op.pairs, op.id)))
+        subscriptions.unsubscribe(hub, session, op)
     elif isinstance(op, Resync):
-        if op.pair not in session.pairs:
-            raise ProtocolError("bad_request", f"not subscribed to {op.pair!r}", op.id)
-        hub.counters["resyncs"] += 1
-        hub.send_snapshot(session, op.pair)
+        subscriptions.resync(hub, session, op)
     elif isinstance(op, Ping):
+        hub.counters["pings"] += 1
         session.send(encode_pong(Pong(op.id)))

@@ -1,48 +1,110 @@
-"""One client connection: its subscriptions and how frames reach it without blocking anyone.
+"""One client connection: what it follows, and how frames reach it without blocking anyone.
 
-Every write is synchronous (``websockets.broadcast`` to one or many connections), so the
-order in which the hub writes is the order the client receives, and nothing awaits a
-client. A client whose write buffer passes the high-water mark stops receiving deltas; once
-it drains below the low-water mark it gets a fresh snapshot of every pair it missed.
+Every write is synchronous and goes straight to the connection's transport as a complete,
+pre-built text frame (``gateway.wsframe``), so the order in which the hub writes is the order
+the client receives, and nothing awaits a client. The transport's high-water mark (set by
+the server) calls back when a client falls behind (:meth:`GatewayConnection.pause_writing`):
+the client becomes *stale* and gets no deltas until it drains, then a fresh snapshot of every
+pair that moved meanwhile (``gateway.slow``).
 """
 
 from __future__ import annotations
 
-from websockets.asyncio.server import ServerConnection, broadcast
+import asyncio
+import socket
+from typing import Any, Protocol
 
-from gateway.config import GatewayConfig
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import OPEN
+
+from gateway.wsframe import text_frame
+from mdcore.messages import StreamPosition
+
+
+class ConnectionHooks(Protocol):
+    """What the gateway wants to hear from every connection (see :class:`GatewayConnection`)."""
+
+    send_buffer_bytes: int  # SO_SNDBUF for client sockets; 0 keeps the OS default
+
+    def paused(self, session: ClientSession) -> None: ...
+    def resumed(self, session: ClientSession) -> None: ...
+    def lost(self, conn: GatewayConnection) -> None: ...
+
+
+class GatewayConnection(ServerConnection):
+    """``ServerConnection`` that reports flow-control changes and its end to the gateway.
+
+    The server makes a subclass with ``hooks`` set (``serve(create_connection=...)``).
+    """
+
+    hooks: ConnectionHooks | None = None
+    session: ClientSession | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        hooks = self.hooks
+        if hooks is not None and hooks.send_buffer_bytes:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, hooks.send_buffer_bytes)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.session is not None and self.hooks is not None:
+            self.hooks.paused(self.session)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.session is not None and self.hooks is not None:
+            self.hooks.resumed(self.session)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.hooks is not None:
+            self.hooks.lost(self)
 
 
 class ClientSession:
-    __slots__ = ("cfg", "conn", "lagging", "missed", "pairs", "peer")
+    """A connection's subscriptions, fan-out group and stale state."""
 
-    def __init__(self, conn: ServerConnection, cfg: GatewayConfig) -> None:
+    __slots__ = (
+        "conn",
+        "group",
+        "lag_marks",
+        "lag_since",
+        "lagging",
+        "pairs",
+        "peer",
+        "protocol",
+        "transport",
+    )
+
+    def __init__(self, conn: ServerConnection) -> None:
         self.conn = conn
-        self.cfg = cfg
+        self.protocol = conn.protocol
+        self.transport: asyncio.Transport = conn.transport
         self.pairs: set[str] = set()
+        self.group: Any = None  # gateway.fanout.Group while it receives deltas
         self.lagging = False
-        self.missed: set[str] = set()  # pairs whose deltas were skipped while lagging
+        self.lag_since = 0.0
+        # while stale: per pair, the position its deltas had reached (None: owes a snapshot)
+        self.lag_marks: dict[str, StreamPosition | None] = {}
         self.peer = str(conn.remote_address[0]) if conn.remote_address else "?"
 
-    def send(self, data: bytes) -> None:
-        """Queue one text frame (already-encoded UTF-8 JSON) without awaiting the client."""
-        broadcast((self.conn,), data, text=True)
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is OPEN
 
-    def buffered_bytes(self) -> int:
-        transport = self.conn.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
-
-    def admits_delta(self, pair: str) -> bool:
-        """False while lagging (the pair is remembered and later healed by a snapshot)."""
-        if self.lagging:
-            self.missed.add(pair)
+    def send(self, payload: bytes) -> bool:
+        """Write one text frame (already-encoded UTF-8 JSON) now; False if the connection is not open."""
+        if self.protocol.state is not OPEN:
             return False
-        if self.buffered_bytes() > self.cfg.high_water_bytes:
-            self.lagging = True
-            self.missed.add(pair)
+        try:
+            self.transport.write(text_frame(payload))
+        except (RuntimeError, OSError):  # the transport closed under us; the handler cleans up
             return False
         return True
 
-    def recovered(self) -> bool:
-        """True once a lagging client has drained enough to be healed."""
-        return self.lagging and self.buffered_bytes() <= self.cfg.low_water_bytes
+    def buffered_bytes(self) -> int:
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None else 0

@@ -1,0 +1,195 @@
+"""A synthetic md_service for the fan-out benchmark and the gateway tests.
+
+It writes exactly what md_service writes, in md_service's Redis layout
+(``mdcore.redis_layout``): per window and pair one real encoded delta (``mdcore.codec``,
+coalesced with ``mdcore.coalesce``, checksummed with ``mdcore.checksum``) PUBLISHed on the
+pair's channel and appended to its history stream, the state hash, a snapshot every few
+seqs, and the pairs set — all in one atomic Lua step per window. It skips Kafka and
+md_service's fencing, so a benchmark or a test can drive the gateway at any rate,
+deterministically (seeded), and can make Pub/Sub lose a message on purpose.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from mdcore.book import ASK, BID, OrderBook
+from mdcore.checksum import book_checksum
+from mdcore.coalesce import WindowChanges
+from mdcore.codec import encode_delta, encode_snapshot
+from mdcore.instruments import instrument
+from mdcore.messages import Delta, Snapshot
+from mdcore.redis_layout import RedisLayout
+
+# KEYS per pair: state, hist, snap. ARGV: maxlen, pairs key, then per pair:
+# pair, channel, epoch, seq, xseq, delta, snapshot ("" = none), publish ("1"/"0").
+PUBLISH_LUA = """
+local maxlen, pairs_key = ARGV[1], ARGV[2]
+local n = (#ARGV - 2) / 8
+for i = 0, n - 1 do
+  local a = 3 + i * 8
+  local state, hist, snapkey = KEYS[1 + i * 3], KEYS[2 + i * 3], KEYS[3 + i * 3]
+  local pair, channel, epoch, seq = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  if tonumber(seq) == 1 then redis.call('DEL', hist) end
+  redis.call('XADD', hist, 'MAXLEN', '~', maxlen, seq .. '-0', 'd', ARGV[a + 5])
+  if ARGV[a + 6] ~= '' then
+    redis.call('SET', snapkey, ARGV[a + 6])
+    redis.call('HSET', state, 'epoch', epoch, 'seq', seq, 'xseq', ARGV[a + 4], 'snap_seq', seq)
+  else
+    redis.call('HSET', state, 'epoch', epoch, 'seq', seq, 'xseq', ARGV[a + 4])
+  end
+  redis.call('SADD', pairs_key, pair)
+  if ARGV[a + 7] == '1' then redis.call('PUBLISH', channel, ARGV[a + 5]) end
+end
+return n
+"""
+
+HALF_DEPTH = 40  # levels a side the synthetic book keeps around its mid price
+
+
+class SyntheticPair:
+    """One pair's book, open window and stream position, moved by a seeded random walk."""
+
+    def __init__(self, pair: str, rng: random.Random, epoch: str) -> None:
+        self.pair = pair
+        self.inst = instrument(pair)
+        self.rng = rng
+        self.epoch = epoch
+        self.seq = 0
+        self.xseq = 0
+        self.book = OrderBook()
+        self.window = WindowChanges()
+        self.mid = 1_000_000 + rng.randrange(1_000_000)  # price units
+        for k in range(1, HALF_DEPTH + 1):
+            self.book.set_level(BID, self.mid - k, rng.randrange(1, 10_000))
+            self.book.set_level(ASK, self.mid + k, rng.randrange(1, 10_000))
+
+    def event(self, xts: int) -> None:
+        """One exchange event: a few levels near the top change (never crossing the book)."""
+        rng = self.rng
+        self.xseq += 1
+        for _ in range(rng.randrange(1, 4)):
+            offset = 1 + int(rng.expovariate(0.2)) % HALF_DEPTH
+            if rng.random() < 0.5:
+                side, price = BID, self.mid - offset
+            else:
+                side, price = ASK, self.mid + offset
+            qty = 0 if rng.random() < 0.15 and offset > 3 else rng.randrange(1, 10_000)
+            self.window.apply(self.book, side, price, qty)
+        self.window.note_event(xts)
+
+    def close(self, now_ns: int, snapshot_every: int) -> tuple[bytes, bytes | None] | None:
+        """Close the window: the next delta's bytes (and a snapshot when due), or None if unchanged."""
+        window, self.window = self.window, WindowChanges()
+        bids, asks = window.net_levels(self.book)
+        if not bids and not asks:
+            return None
+        self.seq += 1
+        fp, fq = self.inst.format_price, self.inst.format_qty
+        checksum = book_checksum(self.book, self.inst)
+        delta = Delta(
+            self.pair, self.epoch, self.seq, now_ns, window.first_xts or now_ns,
+            [(fp(p), fq(q)) for p, q in bids], [(fp(p), fq(q)) for p, q in asks], checksum,
+        )  # fmt: skip
+        snapshot = None
+        if self.seq == 1 or self.seq % snapshot_every == 0:
+            snapshot = encode_snapshot(
+                Snapshot(
+                    self.pair,
+                    self.epoch,
+                    self.seq,
+                    now_ns,
+                    [(fp(p), fq(q)) for p, q in self.book.iter_side(BID)],
+                    [(fp(p), fq(q)) for p, q in self.book.iter_side(ASK)],
+                    checksum,
+                )
+            )
+        return encode_delta(delta), snapshot
+
+    def wire_book(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        fp, fq = self.inst.format_price, self.inst.format_qty
+        return (
+            [(fp(p), fq(q)) for p, q in self.book.iter_side(BID)],
+            [(fp(p), fq(q)) for p, q in self.book.iter_side(ASK)],
+        )
+
+
+class SyntheticPublisher:
+    """Windows for ``pairs`` into Redis under ``prefix``, as md_service would write them."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        prefix: str,
+        pairs: Sequence[str],
+        seed: int = 1,
+        history: int = 600,
+        snapshot_every: int = 10,
+    ) -> None:
+        self.layout = RedisLayout(prefix)
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        self._script = self.client.register_script(PUBLISH_LUA)
+        self.history = history
+        self.snapshot_every = snapshot_every
+        self.rng = random.Random(seed)
+        self.pairs: dict[str, SyntheticPair] = {}
+        epoch = f"{time.time_ns() // 1_000_000}-{secrets.token_hex(3)}"
+        for pair in pairs:
+            self.pairs[pair] = SyntheticPair(pair, random.Random(self.rng.random()), epoch)
+        self.windows = 0
+        self.deltas = 0
+
+    def new_epoch(self) -> None:
+        """Start every pair over in a new epoch (as md_service does when Redis lost its state)."""
+        epoch = f"{time.time_ns() // 1_000_000}-{secrets.token_hex(3)}"
+        for stream in self.pairs.values():
+            stream.epoch, stream.seq = epoch, 0
+
+    def window(
+        self,
+        events_per_pair: int = 3,
+        pairs: Iterable[str] | None = None,
+        silent: Iterable[str] = (),
+        now_ns: int | None = None,
+    ) -> dict[str, int]:
+        """Apply events, close one window, write it atomically; returns each written pair's seq.
+
+        ``silent`` pairs are written (history, state) but not PUBLISHed: Pub/Sub "lost" them.
+        """
+        names = list(self.pairs if pairs is None else pairs)
+        start = time.time_ns()
+        for pair in names:
+            stream = self.pairs[pair]
+            for i in range(events_per_pair):
+                stream.event(start + i)
+        now = now_ns if now_ns is not None else time.time_ns()
+        keys: list[str] = []
+        argv: list[str | bytes | int] = [self.history, self.layout.pairs_key]
+        written: dict[str, int] = {}
+        quiet = set(silent)
+        for pair in names:
+            stream = self.pairs[pair]
+            closed = stream.close(now, self.snapshot_every)
+            if closed is None:
+                continue
+            delta, snapshot = closed
+            layout = self.layout
+            keys += [layout.state_key(pair), layout.history_key(pair), layout.snapshot_key(pair)]
+            argv += [
+                pair, self.layout.delta_channel(pair), stream.epoch, stream.seq, stream.xseq,
+                delta, snapshot or b"", "0" if pair in quiet else "1",
+            ]  # fmt: skip
+            written[pair] = stream.seq
+        if written:
+            self._script(keys=keys, args=argv)
+            self.windows += 1
+            self.deltas += len(written)
+        return written
+
+    def close(self) -> None:
+        self.client.close()

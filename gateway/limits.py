@@ -1,0 +1,124 @@
+"""Per-connection and per-process limits: pure rules, time passed in, no I/O.
+
+- :class:`TokenBucket`: inbound ops per connection (``rate`` per second, bursts of ``burst``).
+- :class:`Admission`: connections per process and per client IP, counted from the handshake
+  to the end of the TCP connection.
+- :func:`token_ok` / :func:`origin_ok`: the optional handshake checks.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+
+class TokenBucket:
+    """``take()`` succeeds while tokens last; tokens refill at ``rate``/s up to ``burst``."""
+
+    __slots__ = ("_stamp", "burst", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self._stamp = now
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        elapsed = now - self._stamp
+        if elapsed > 0:
+            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+            self._stamp = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a handshake is refused: HTTP status, error code (counted) and a message."""
+
+    status: int
+    code: str
+    message: str
+    counter: str
+
+
+class Admission:
+    """Counts admitted connections per process and per IP; ``0`` as a limit means no limit."""
+
+    def __init__(self, max_total: int, max_per_ip: int) -> None:
+        self.max_total = max_total
+        self.max_per_ip = max_per_ip
+        self._by_key: dict[Hashable, str] = {}
+        self._per_ip: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return len(self._by_key)
+
+    def per_ip(self, ip: str) -> int:
+        return self._per_ip.get(ip, 0)
+
+    def admit(self, key: Hashable, ip: str) -> Refusal | None:
+        """Count ``key`` (one connection) from ``ip``, or say why it may not be admitted."""
+        if self.max_total and len(self._by_key) >= self.max_total:
+            return Refusal(
+                503, "too_many_connections", "this gateway is full; try another", "refused_process_limit"
+            )
+        if self.max_per_ip and self._per_ip.get(ip, 0) >= self.max_per_ip:
+            return Refusal(
+                429, "too_many_connections", f"at most {self.max_per_ip} connections per address",
+                "refused_ip_limit",
+            )  # fmt: skip
+        self._by_key[key] = ip
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return None
+
+    def release(self, key: Hashable) -> None:
+        """Forget ``key``; safe to call for a key never admitted, and twice."""
+        ip = self._by_key.pop(key, None)
+        if ip is None:
+            return
+        left = self._per_ip[ip] - 1
+        if left:
+            self._per_ip[ip] = left
+        else:
+            del self._per_ip[ip]
+
+
+def request_token(query: str, authorization: str | None) -> str | None:
+    """The token a request carries: ``?token=`` first, else ``Authorization: Bearer <token>``."""
+    values = parse_qs(query).get("token")
+    if values:
+        return values[0]
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return None
+
+
+def token_ok(token: str | None, allowed: Iterable[str]) -> bool:
+    """True if ``token`` is one of ``allowed`` (constant-time per candidate)."""
+    if token is None:
+        return False
+    given = token.encode()
+    found = False
+    for candidate in allowed:
+        found |= hmac.compare_digest(given, candidate.encode())
+    return found
+
+
+def origin_ok(origin: str | None, allowed: frozenset[str]) -> bool:
+    """An empty allowlist admits every request; otherwise a present Origin must be listed.
+
+    Browsers always send Origin, so the allowlist stops other web pages from opening
+    connections in a user's browser. Programs usually send none; they are admitted (use
+    tokens to restrict those).
+    """
+    if not allowed or origin is None:
+        return True
+    return origin in allowed

@@ -1,0 +1,132 @@
+"""What a client's subscribe, unsubscribe and resync do, including recovery with ``since``.
+
+A subscribe first makes sure every new pair has a replica and a confirmed Redis channel,
+and — for pairs with ``since`` — gathers what recovery needs (waiting briefly for a
+loading replica; reading md_service's history only when the replica's recent deltas do
+not reach back). Then, in one synchronous step with no await, it answers ``subscribed``,
+sends each pair's replayed deltas or its snapshot, and adds the client to the fan-out; so
+nothing can slip between the replay (or snapshot) and the live deltas.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+
+from gateway.hub import Hub
+from gateway.recovery import chunk_frames, plan_replay
+from gateway.session import ClientSession
+from mdcore.codec import encode_ack, pack_frame
+from mdcore.errors import ProtocolError
+from mdcore.messages import Ack, Resync, StreamPosition, Subscribe, Unsubscribe
+
+log = logging.getLogger(__name__)
+
+PACK_FRAME_BYTES = 64 * 1024  # the answer, snapshots and replayed deltas go in frames of at most this
+MAX_AHEAD = 1_000  # a client this far ahead of the replica (same epoch) still counts as recovered
+
+
+async def subscribe(hub: Hub, session: ClientSession, op: Subscribe) -> None:
+    offered = await hub.offered_pairs()
+    unknown = [p for p in op.pairs if p not in offered]
+    if unknown:
+        raise ProtocolError("unknown_pair", f"not offered here: {', '.join(unknown[:10])}", op.id)
+    new = [p for p in op.pairs if p not in session.pairs]
+    limit = hub.cfg.max_pairs
+    if len(session.pairs) + len(new) > limit:
+        raise ProtocolError(
+            "too_many_pairs",
+            f"at most {limit} pairs per connection ({len(session.pairs)} followed, {len(new)} more asked)",
+            op.id,
+        )
+    hub.claim(new)
+    try:
+        await hub.want_pairs(new)
+        since = {p: pos for p, pos in op.since.items() if p in new and not session.lagging}
+        histories = await _gather_recovery(hub, since)
+        if not session.open:
+            return
+        _commit(hub, session, op, new, since, histories)
+    finally:
+        hub.unclaim(new)
+
+
+async def _gather_recovery(hub: Hub, since: dict[str, StreamPosition]) -> dict[str, list[tuple[int, bytes]]]:
+    """Wait (bounded) for loading replicas; read history where recent deltas do not reach."""
+    histories: dict[str, list[tuple[int, bytes]]] = {}
+    for pair, pos in since.items():
+        replica = hub.replicas[pair]
+        await hub.wait_live(replica, hub.cfg.recovery_wait_s)
+        head = replica.position
+        if not replica.live or head is None or head.epoch != pos.epoch or pos.seq >= head.seq:
+            continue
+        recent = replica.recent
+        if recent and recent[0][0] <= pos.seq + 1:
+            continue  # memory has everything
+        hub.counters["recovery_history_reads"] += 1
+        try:
+            found = await hub.link.read_history(pair, pos.epoch, pos.seq)
+        except (RedisError, OSError) as exc:
+            hub.counters["redis_read_errors"] += 1
+            log.warning("%s: history read for recovery failed: %s", pair, exc)
+            found = None
+        if found is not None:
+            histories[pair] = found
+    return histories
+
+
+def _commit(
+    hub: Hub,
+    session: ClientSession,
+    op: Subscribe,
+    new: list[str],
+    since: dict[str, StreamPosition],
+    histories: dict[str, list[tuple[int, bytes]]],
+) -> None:
+    """Answer, then replay or snapshot each pair, then join the fan-out: no await in between."""
+    plans: dict[str, list[bytes] | None] = {}
+    for pair, pos in since.items():
+        replica = hub.replicas.get(pair)
+        if replica is None or not replica.live:
+            plans[pair] = None
+            continue
+        plans[pair] = plan_replay(pos, replica.position, (histories.get(pair, ()), replica.recent), MAX_AHEAD)
+    asked = [p for p in op.pairs if p in op.since]
+    recovered = all(plans.get(p) is not None for p in asked) if asked else None
+    out = [encode_ack(Ack("subscribed", op.pairs, op.id, recovered))]
+    hub.counters["subscribes"] += 1
+    fresh = set(new)
+    for pair in op.pairs:
+        plan = plans.get(pair)
+        if pair in fresh:
+            hub.follow(session, pair)
+        if plan is not None and pair in fresh:
+            hub.counters["recoveries"] += 1
+            hub.counters["replayed_deltas"] += len(plan)
+            out += plan
+            continue
+        if pair in plans:
+            hub.counters["recovery_misses"] += 1
+        snapshot = hub.snapshot_for(session, pair)  # a repeated subscribe re-synchronises the pair
+        if snapshot is not None:
+            out.append(snapshot)
+    for run in chunk_frames(out, PACK_FRAME_BYTES):
+        session.send(pack_frame(run))
+    if not session.lagging:
+        hub.fanout.join(session)
+
+
+def unsubscribe(hub: Hub, session: ClientSession, op: Unsubscribe) -> None:
+    hub.drop_pairs(session, op.pairs)
+    if not session.lagging:
+        hub.fanout.join(session)  # a smaller set: another group (or none)
+    hub.counters["unsubscribes"] += 1
+    session.send(encode_ack(Ack("unsubscribed", op.pairs, op.id)))
+
+
+def resync(hub: Hub, session: ClientSession, op: Resync) -> None:
+    if op.pair not in session.pairs:
+        raise ProtocolError("bad_request", f"not subscribed to {op.pair[:40]!r}", op.id)
+    hub.counters["resyncs"] += 1
+    hub.send_snapshot(session, op.pair)

@@ -1,0 +1,254 @@
+"""The gateway against real Redis, fed by a synthetic md_service (same Redis layout, real deltas).
+
+Packed frames (one per window per client, shared by clients with the same pairs), recovery
+with ``since`` from memory, from md_service's history, and a snapshot when neither reaches,
+Pub/Sub loss healed from history, and Redis channels held only while wanted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import redis
+from stack_helpers import unique, wait_until_async
+from websockets.asyncio.client import ClientConnection, connect
+
+from bookcast.bench.fanout_publisher import SyntheticPublisher
+from bookcast.processes import TierProcess
+from mdcore.codec import decode_server_frame
+from mdcore.local_book import LocalBook
+from mdcore.messages import Ack, Delta, ErrorMessage, Snapshot
+from mdcore.redis_layout import RedisLayout
+
+pytestmark = pytest.mark.integration
+
+PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD", "LTC-USD", "DOT-USD")
+T = 20.0  # bound of every wait in these tests
+
+
+def gateway_env(redis_url: str, prefix: str, **settings: str) -> dict[str, str]:
+    env = {"REDIS_URL": redis_url, "BOOKCAST_REDIS_PREFIX": prefix, "BOOKCAST_PAIRS": ",".join(PAIRS)}
+    env.update({f"BOOKCAST_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def start_gateway(redis_url: str, prefix: str, **settings: str) -> TierProcess:
+    env = gateway_env(redis_url, prefix, **settings)
+    return TierProcess("gateway", "gateway", args=["--workers", "1"], env=env, listens=True).start()
+
+
+def http_get(gateway: TierProcess, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=T)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        conn.close()
+
+
+def counters(gateway: TierProcess) -> dict[str, int]:
+    return http_get(gateway, "/health")[1]["counters"]
+
+
+class Probe:
+    """A raw protocol client that verifies every book message it gets (seq, epoch, checksum)."""
+
+    def __init__(self, ws: ClientConnection, books: dict[str, LocalBook] | None = None) -> None:
+        self.ws = ws
+        self.books: dict[str, LocalBook] = dict(books or {})  # carried over from a previous connection
+        self.frames = 0
+        self.messages: list[object] = []
+        self.kinds: list[tuple[str, str, int]] = []  # (kind, pair, seq) of book messages in order
+        self._task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, url: str, books: dict[str, LocalBook] | None = None, **kwargs: object) -> Probe:
+        return cls(await connect(url, max_size=None, compression=None, **kwargs), books)
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            self.frames += 1
+            for message in decode_server_frame(frame):
+                self.messages.append(message)
+                if isinstance(message, Snapshot):
+                    book = self.books.setdefault(message.pair, LocalBook(message.pair))
+                    book.load_snapshot(message)
+                    self.kinds.append(("snapshot", message.pair, message.seq))
+                elif isinstance(message, Delta):
+                    self.kinds.append(("delta", message.pair, message.seq))
+                    book = self.books.get(message.pair)
+                    assert book is not None and book.synced, f"delta before snapshot: {message.pair}"
+                    book.apply_delta(message)  # raises on a gap or a bad checksum: the test fails
+
+    async def send(self, **op: object) -> None:
+        await self.ws.send(orjson.dumps(op).decode())
+
+    def seq(self, pair: str) -> int:
+        book = self.books.get(pair)
+        return book.seq if book is not None and book.synced else -1
+
+    async def wait_seq(self, pair: str, seq: int) -> None:
+        await wait_until_async(lambda: self._alive() and self.seq(pair) >= seq, T, f"{pair} at seq {seq}")
+
+    def _alive(self) -> bool:
+        if self._task.done():
+            self._task.result()  # re-raise what broke the reader (a gap, a checksum)
+        return True
+
+    def of_type(self, kind: type) -> list:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("gw")
+
+
+@pytest.fixture
+def publisher(infra, prefix) -> Iterator[SyntheticPublisher]:
+    pub = SyntheticPublisher(infra.redis_url, prefix, PAIRS, seed=7, history=40)
+    pub.window()  # every pair has a stream before the gateway starts
+    yield pub
+    pub.close()
+
+
+async def test_one_packed_frame_per_window_shared_by_clients_with_the_same_pairs(infra, prefix, publisher):
+    gateway = start_gateway(infra.redis_url, prefix)
+    try:
+        a, b = await Probe.open(gateway.ws_url), await Probe.open(gateway.ws_url)
+        c = await Probe.open(gateway.ws_url)
+        for probe in (a, b):
+            await probe.send(op="subscribe", pairs=list(PAIRS), id=1)
+        await c.send(op="subscribe", pairs=["BTC-USD", "ETH-USD"], id=2)
+        for probe in (a, b, c):
+            await probe.wait_seq("BTC-USD", publisher.pairs["BTC-USD"].seq)
+        before = counters(gateway)
+        frames_before = a.frames
+        windows = 20
+        for _ in range(windows):
+            publisher.window()
+            await asyncio.sleep(0.01)  # a window every 10 ms: each is flushed on its own
+        last = publisher.pairs["DOT-USD"].seq
+        for probe in (a, b):
+            await probe.wait_seq("DOT-USD", last)
+        await c.wait_seq("ETH-USD", publisher.pairs["ETH-USD"].seq)
+        got = a.frames - frames_before
+        assert got <= windows + 2, f"{got} frames for {windows} windows of 8 pairs: deltas were not packed"
+        after = counters(gateway)
+        built = after["frames_built"] - before.get("frames_built", 0)
+        sent = after["frames_out"] - before.get("frames_out", 0)
+        assert sent >= 3 * windows and built <= 2 * (windows + 2), (built, sent)  # a and b share a frame
+        assert after["deltas_out"] - before.get("deltas_out", 0) == windows * (8 + 8 + 2)
+        for probe in (a, b, c):
+            for pair, book in probe.books.items():
+                assert book.book == publisher.pairs[pair].book, pair
+            await probe.close()
+    finally:
+        gateway.stop()
+
+
+async def test_since_recovers_from_memory_from_history_and_else_snapshots(infra, prefix, publisher):
+    # Memory keeps 5 deltas per pair; md_service's history (the publisher's) keeps 40.
+    gateway = start_gateway(infra.redis_url, prefix, recent="5")
+    pair = "ETH-USD"
+    try:
+        probe = await Probe.open(gateway.ws_url)
+        await probe.send(op="subscribe", pairs=[pair], id=1)
+        await probe.wait_seq(pair, publisher.pairs[pair].seq)
+        await probe.close()
+
+        async def reconnect_after(missed: int) -> Probe:
+            position = probe_book.position
+            for _ in range(missed):
+                publisher.window(pairs=[pair])
+            again = await Probe.open(gateway.ws_url, books={pair: probe_book})
+            since = {pair: {"epoch": position.epoch, "seq": position.seq}}
+            await again.send(op="subscribe", pairs=[pair], id=9, since=since)
+            await again.wait_seq(pair, publisher.pairs[pair].seq)
+            return again
+
+        probe_book = probe.books[pair]
+        # 1. within the replica's memory
+        r1 = await reconnect_after(3)
+        # 2. beyond memory, within history (read from Redis)
+        probe_book = r1.books[pair]
+        await r1.close()
+        r2 = await reconnect_after(20)
+        # 3. beyond history: a snapshot
+        probe_book = r2.books[pair]
+        await r2.close()
+        r3 = await reconnect_after(60)
+        acks = [p.of_type(Ack)[0] for p in (r1, r2, r3)]
+        assert [a.recovered for a in acks] == [True, True, False]
+        assert [len(p.of_type(Snapshot)) for p in (r1, r2, r3)] == [0, 0, 1]
+        assert [k for k, _, _ in r1.kinds] == ["delta"] * 3
+        assert [k for k, _, _ in r2.kinds] == ["delta"] * 20
+        for p in (r1, r2, r3):
+            assert p.books[pair].book == publisher.pairs[pair].book
+            await p.close()
+        c = counters(gateway)
+        assert c["recoveries"] == 2 and c["recovery_misses"] == 1 and c["recovery_history_reads"] >= 1
+    finally:
+        gateway.stop()
+
+
+async def test_pubsub_loss_is_filled_from_history_even_for_a_quiet_pair(infra, prefix, publisher):
+    gateway = start_gateway(infra.redis_url, prefix, audit_s="0.3")
+    try:
+        probe = await Probe.open(gateway.ws_url)
+        await probe.send(op="subscribe", pairs=["BTC-USD", "SOL-USD"], id=1)
+        await probe.wait_seq("SOL-USD", publisher.pairs["SOL-USD"].seq)
+        # BTC: lost, then the next delta reveals the gap. SOL: lost and then quiet: only the
+        # audit (md_service's state vs the replica) can tell.
+        publisher.window(pairs=["BTC-USD", "SOL-USD"], silent=["BTC-USD", "SOL-USD"])
+        publisher.window(pairs=["BTC-USD"])
+        await probe.wait_seq("BTC-USD", publisher.pairs["BTC-USD"].seq)
+        await probe.wait_seq("SOL-USD", publisher.pairs["SOL-USD"].seq)
+        assert len(probe.of_type(Snapshot)) == 2  # only the first ones: the gaps were filled with deltas
+        c = counters(gateway)
+        assert c["replica_gaps"] >= 1 and c["replica_history_fills"] >= 2 and c["audit_behind"] >= 1
+        await probe.close()
+    finally:
+        gateway.stop()
+
+
+async def test_redis_channels_exist_only_while_wanted_plus_a_linger(infra, prefix, publisher):
+    gateway = start_gateway(infra.redis_url, prefix, linger_s="0.5")
+    client = redis.Redis.from_url(infra.redis_url)
+    channel = RedisLayout(prefix).delta_channel("LTC-USD")
+
+    def subscribers() -> int:
+        return dict(client.pubsub_numsub(channel))[channel.encode()]
+
+    try:
+        assert subscribers() == 0
+        probe = await Probe.open(gateway.ws_url)
+        await probe.send(op="subscribe", pairs=["LTC-USD"], id=1)
+        await probe.wait_seq("LTC-USD", publisher.pairs["LTC-USD"].seq)
+        assert subscribers() == 1
+        await probe.send(op="unsubscribe", pairs=["LTC-USD"], id=2)
+        await wait_until_async(lambda: probe.of_type(Ack)[-1].type == "unsubscribed", T, "unsubscribed")
+        assert subscribers() == 1  # lingering
+        started = time.monotonic()
+        await wait_until_async(lambda: subscribers() == 0, T, "the channel to be dropped")
+        assert time.monotonic() - started >= 0.3
+        # and back: a new subscriber gets a fresh replica
+        publisher.window(pairs=["LTC-USD"])
+        await probe.send(op="subscribe", pairs=["LTC-USD"], id=3)
+        await probe.wait_seq("LTC-USD", publisher.pairs["LTC-USD"].seq)
+        assert not probe.of_type(ErrorMessage)
+        await probe.close()
+    finally:
+        client.close()
+        gateway.stop()
