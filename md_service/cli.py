@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast md: {exc}", file=sys.stderr)
         return 2
-    store = RedisStore(cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history)
+    store = RedisStore(
+        cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history, cfg.redis_timeout_ms / 1000
+    )
     dead_letters = (
         DeadLetters(cfg.kafka_bootstrap, cfg.dead_letter_topic, cfg.instance)
         if cfg.dead_letter_topic

@@ -28,6 +28,7 @@ class MdConfig:
     max_poll_interval_ms: int = 10_000
     check_interval_ms: int = 1_000  # every pair's stored state is checked this often, quiet or not
     dead_letter_topic: str = ""  # "" = malformed messages are only counted and logged
+    redis_timeout_ms: int = 5_000  # a Redis call unanswered this long counts as failed (and is retried)
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     status_interval_s: float = 10.0
 
@@ -83,6 +84,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         max_poll_interval_ms=poll_ms,
         check_interval_ms=env_int(env, "BOOKCAST_MD_CHECK_MS", 1_000, 100, 3_600_000),
         dead_letter_topic=env.get("BOOKCAST_MD_DEAD_LETTER_TOPIC", "").strip(),
+        redis_timeout_ms=env_int(env, "BOOKCAST_MD_REDIS_TIMEOUT_MS", 5_000, 100, 600_000),
         instance=instance,
         status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
     )

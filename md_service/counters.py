@@ -36,6 +36,7 @@ class MdCounters:
         "pairs_refused",
         "partitions_claimed",
         "partitions_lost",
+        "partitions_released",
         "publish_latency_us",
         "published_bytes",
         "redis_errors",
@@ -67,6 +68,7 @@ class MdCounters:
         self.epochs_started = 0  # new epochs (first start of a pair, or Redis lost its state)
         self.partitions_claimed = 0
         self.partitions_lost = 0  # fenced: another instance owns a partition we were writing
+        self.partitions_released = 0  # taken away by the group (revoked, or lost after a session timeout)
         self.pairs_refused = 0  # writes refused because Redis held another position
         self.replays = 0  # partitions re-read from their start to rebuild a book
         self.redis_errors = 0

@@ -59,7 +59,9 @@ class KafkaSource:
         if starts is None:
             return
         self._starts = {p: starts.get(p) for p in numbers}
-        consumer.assign(self._start_positions())
+        positions = self._start_positions()
+        consumer.assign(positions)
+        consumer.resume(positions)  # a partition paused while fenced stays paused across assignments
         log.info("assigned partitions %s starting at %s", numbers, self._starts)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

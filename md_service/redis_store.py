@@ -60,13 +60,13 @@ def restore(pair: str, reply: Sequence[object]) -> tuple[StoredState | None, Loc
 class RedisStore:
     """The Redis calls of one md_service instance, for one topic and key prefix."""
 
-    def __init__(self, url: str, layout: RedisLayout, topic: str, history: int) -> None:
+    def __init__(self, url: str, layout: RedisLayout, topic: str, history: int, timeout: float = 5.0) -> None:
         self.layout = layout
         self.topic = topic
         self.history = history
         self.md_key = md_key(layout, topic)
         self.client = redis.Redis.from_url(
-            url, socket_timeout=5.0, socket_connect_timeout=2.0, health_check_interval=10
+            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 2.0), health_check_interval=10
         )
         self._read_book = self.client.register_script(READ_BOOK_LUA)
         self._write_window = self.client.register_script(WRITE_WINDOW_LUA)

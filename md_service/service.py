@@ -150,6 +150,7 @@ class MdService:
             self.write_window(check=False, deadline=deadline)
         for p in partitions:
             self.ownership.drop(p)
+        self.counters.partitions_released += len(partitions)
         log.info("%s partitions %s", "lost" if lost else "released", partitions)
 
     # --- windows --------------------------------------------------------------------
@@ -201,8 +202,12 @@ class MdService:
             if out.partition in result.lost:
                 continue
             if out.pair in result.refused:
-                refused_partitions.add(out.partition)
-                continue
+                if not out.delta or result.refused[out.pair] != (out.epoch, out.seq):
+                    refused_partitions.add(out.partition)
+                    continue
+                # Redis holds exactly this write: an earlier attempt whose reply was lost landed
+                # (our epochs are ours alone). It is written, not refused.
+                del result.refused[out.pair]
             stream = streams.get(out.pair)
             if stream is not None:
                 stream.confirm(out)

@@ -1,0 +1,471 @@
+"""md_service crashes, fails over, meets a zombie, loses Redis: every book stays right.
+
+Every tier runs as its real command. A recorder subscribed to every delta channel sees
+exactly what md_service published, so the tests can state the strong form of the
+contract: per pair one epoch (or a new one only when Redis lost the stream), seqs 1, 2,
+3, … with none missing and none repeated, whose deltas rebuild the book that the
+exchange events in Kafka define. Clients connected through a gateway must see
+contiguous seqs (or a clean resync) and end with that same book at the same seq.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+
+import pytest
+import redis
+from confluent_kafka import Producer
+from stack_helpers import source_books, stored_book, stored_state, unique, wait_until, wait_until_async
+
+from bookcast.embedded import EmbeddedRedis
+from bookcast.processes import TierProcess, tier_env
+from clients import BookClient
+from feed_simulator.topic import ensure_topic
+from mdcore.codec import decode_delta
+from mdcore.events import encode_event
+from mdcore.instruments import instrument
+from mdcore.local_book import LocalBook
+from mdcore.messages import Snapshot
+from mdcore.redis_layout import RedisLayout
+
+pytestmark = pytest.mark.integration
+
+PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOT-USD")
+PARTITIONS = 4
+WAIT = 40.0
+
+
+# --- the exchange -------------------------------------------------------------------
+
+
+class Exchange:
+    """A small deterministic exchange: per pair, levels set and removed around a fixed mid."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.xseq = dict.fromkeys(PAIRS, 0)
+        self.turn = 0
+
+    def next(self) -> tuple[str, bytes]:
+        pair = PAIRS[self.turn % len(PAIRS)]
+        self.turn += 1
+        self.xseq[pair] += 1
+        inst, rng = instrument(pair), self.rng
+        mid = 10**inst.price_decimals * 50
+        changes = []
+        for _ in range(rng.randint(1, 4)):
+            side = rng.choice("ba")
+            price = mid - rng.randint(1, 120) if side == "b" else mid + rng.randint(1, 120)
+            qty = 0 if rng.random() < 0.25 else rng.randint(1, 9) * 10**inst.qty_decimals
+            changes.append((side, inst.format_price(price), inst.format_qty(qty)))
+        return pair, encode_event(pair, self.xseq[pair], time.time_ns(), changes)
+
+
+class Feeder(threading.Thread):
+    """Produces ``count`` events at ``rate``/s (key = pair), then flushes; counts confirmations."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, count: int, rate: float, exchange: Exchange | None = None
+    ) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.count, self.rate = bootstrap, topic, count, rate
+        self.exchange = exchange or Exchange(seed=7)
+        self.delivered = 0
+        self.failed = 0
+        self.stop = threading.Event()
+
+    def _done(self, err, _msg) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+
+    def run(self) -> None:
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "linger.ms": 5, "enable.idempotence": True,
+             "compression.type": "lz4"}
+        )  # fmt: skip
+        start = time.monotonic()
+        for i in range(self.count):
+            ahead = start + i / self.rate - time.monotonic()
+            if ahead > 0.005 and self.stop.wait(ahead):
+                break
+            pair, value = self.exchange.next()
+            producer.produce(self.topic, value, pair.encode(), on_delivery=self._done)
+            producer.poll(0)
+        producer.flush(30)
+
+    def produced(self, pair: str) -> int:
+        return self.exchange.xseq[pair]
+
+
+# --- what md_service published ------------------------------------------------------------
+
+
+class ChannelRecorder(threading.Thread):
+    """Every message on the prefix's delta channels, in order, as (pair, epoch, seq, bytes)."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(redis_url)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe(f"{prefix}:delta:*")
+        self.pubsub.get_message(timeout=5.0)
+        self.messages: list[tuple[str, str, int, bytes]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                msg = self.pubsub.get_message(timeout=0.1)
+            except redis.ConnectionError:  # a Redis restart: redis-py reconnects and resubscribes
+                time.sleep(0.1)
+                continue
+            if msg is not None and msg["type"] == "pmessage":
+                d = decode_delta(msg["data"])
+                self.messages.append((d.pair, d.epoch, d.seq, msg["data"]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(5)
+        self.pubsub.close()
+        self.client.close()
+
+    def streams(self, pair: str) -> list[tuple[str, list[int], list[bytes]]]:
+        """The pair's epochs in publication order, each with its seqs and delta bytes."""
+        out: list[tuple[str, list[int], list[bytes]]] = []
+        for p, epoch, seq, raw in list(self.messages):
+            if p != pair:
+                continue
+            if not out or out[-1][0] != epoch:
+                out.append((epoch, [], []))
+            out[-1][1].append(seq)
+            out[-1][2].append(raw)
+        return out
+
+
+def rebuild(pair: str, epoch: str, deltas: list[bytes]) -> LocalBook:
+    """Apply a whole epoch's deltas (checksums verified) from the empty book before seq 1."""
+    book = LocalBook(pair)
+    book.load_snapshot(Snapshot(pair, epoch, 0, 0, [], [], 0))
+    for raw in deltas:
+        assert book.apply_delta(decode_delta(raw))
+    return book
+
+
+def assert_one_stream_per_epoch(
+    recorder: ChannelRecorder, pair: str, epochs: int = 1
+) -> tuple[str, list[bytes]]:
+    """Seqs 1..N with none missing or repeated in each epoch; returns the last epoch and its deltas."""
+    streams = recorder.streams(pair)
+    assert len(streams) == epochs, f"{pair}: epochs {[e for e, _, _ in streams]}"
+    for epoch, seqs, _ in streams:
+        assert seqs == list(range(1, len(seqs) + 1)), f"{pair} epoch {epoch}: seqs {seqs}"
+    epoch, _, raws = streams[-1]
+    return epoch, raws
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+class Watchers:
+    """BookClients through a gateway, each update recorded as (kind, epoch, seq)."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.updates: dict[tuple[int, str], list[tuple[str, str, int]]] = defaultdict(list)
+        self.clients = [BookClient(url, list(PAIRS), on_update=self._recorder(i)) for i in range(count)]
+
+    def _recorder(self, i: int):
+        return lambda u: self.updates[(i, u.pair)].append((u.kind, u.epoch, u.seq))
+
+    async def start(self) -> None:
+        for client in self.clients:
+            await client.start()
+        for client in self.clients:
+            await client.wait_synced(timeout=WAIT)
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+    async def assert_match(self, finals: dict[str, tuple[str, int, LocalBook]]) -> None:
+        """Each client reaches every final (epoch, seq) with that book; seqs contiguous between snapshots."""
+        for i, client in enumerate(self.clients):
+            for pair, (epoch, seq, truth) in finals.items():
+                await wait_until_async(
+                    lambda c=client, p=pair, e=epoch, s=seq: (c.book(p).epoch, c.book(p).seq) == (e, s),
+                    timeout=WAIT, what=f"client {i} {pair} at {epoch}/{seq}",
+                )  # fmt: skip
+                view = client.book(pair).as_snapshot()
+                want = truth.to_snapshot()
+                assert [tuple(x) for x in view.bids] == [tuple(x) for x in want.bids], (i, pair)
+                assert [tuple(x) for x in view.asks] == [tuple(x) for x in want.asks], (i, pair)
+                history = self.updates[(i, pair)]
+                assert history and history[0][0] == "snapshot"
+                for (kind, e, s), (_, prev_e, prev_s) in zip(history[1:], history, strict=False):
+                    if kind == "delta":
+                        assert (e, s) == (prev_e, prev_s + 1), (
+                            f"client {i} {pair}: {prev_e}/{prev_s} -> {e}/{s}"
+                        )
+
+
+# --- stack -------------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, infra, redis_url: str | None = None) -> None:
+        self.infra = infra
+        self.redis_url = redis_url or infra.redis_url
+        self.topic, self.prefix, self.group = unique("md-rec"), unique("mdrec"), unique("md-rec")
+        ensure_topic(infra.kafka_bootstrap, self.topic, PARTITIONS)
+        self.env = tier_env(
+            infra.kafka_bootstrap, self.redis_url,
+            topic=self.topic, redis_prefix=self.prefix, md_group=self.group, pairs=",".join(PAIRS),
+            md_session_timeout_ms="2000", md_status_interval_s="0.3", md_check_ms="200",
+            md_redis_timeout_ms="1000",
+        )  # fmt: skip
+        self.recorder = ChannelRecorder(self.redis_url, self.prefix)
+        self.recorder.start()
+        self.processes: list[TierProcess] = []
+
+    def md(self, name: str) -> TierProcess:
+        proc = TierProcess(name, "md_service", env={**self.env, "BOOKCAST_MD_INSTANCE": name}).start()
+        self.processes.append(proc)
+        return proc
+
+    def gateway(self) -> TierProcess:
+        proc = TierProcess("gateway", "gateway", env=self.env, listens=True).start()
+        self.processes.append(proc)
+        return proc
+
+    def status(self, instance: str) -> dict | None:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            raw = client.get(f"{self.prefix}:md:status:{instance}")
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        return json.loads(raw) if raw else None
+
+    def assert_exactly_once(self, *instances: str) -> None:
+        """No event skipped (the exchange's xseqs are contiguous), none read twice, none out of order.
+
+        Redelivered events would be skipped by xseq anyway; zero duplicates shows that every
+        instance resumed exactly where the stored windows end.
+        """
+        for name in instances:
+            c = self.status(name)["counters"]
+            assert (c["exchange_gaps"], c["events_duplicate"], c["events_late"]) == (0, 0, 0), (name, c)
+
+    def counter(self, instance: str, *names: str) -> int:
+        status = self.status(instance)
+        return sum(status["counters"][name] for name in names) if status else 0
+
+    def owns(self, instance: str) -> list[int]:
+        status = self.status(instance)
+        return status["partitions"] if status else []
+
+    def wait_published(self, feeder: Feeder) -> None:
+        """Until md_service has written every pair through the last event produced."""
+        for pair in PAIRS:
+            last = str(feeder.produced(pair))
+            wait_until(
+                lambda p=pair, x=last: stored_state(self.redis_url, self.prefix, p).get("xseq") == x,
+                timeout=WAIT, what=f"{pair} written through xseq {last}",
+            )  # fmt: skip
+
+    def finals(self, feeder: Feeder, events: int | None = None) -> dict[str, tuple[str, int, LocalBook]]:
+        """Stored book of every pair, checked against the book the events in Kafka define."""
+        truth = source_books(self.infra.kafka_bootstrap, self.topic, PARTITIONS, events or feeder.delivered)
+        out = {}
+        for pair in PAIRS:
+            state, book = stored_book(self.redis_url, self.prefix, pair)
+            assert book.book == truth[pair].book, f"{pair}: md_service's book differs from the source"
+            assert state.xseq == truth[pair].last_xseq
+            out[pair] = (state.epoch, state.seq, book)
+        return out
+
+    def close(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.recorder.close()
+
+
+@pytest.fixture
+def stack(infra) -> Iterator[Stack]:
+    s = Stack(infra)
+    yield s
+    s.close()
+
+
+def assert_history_is_what_was_published(stack: Stack, pair: str, raws: list[bytes]) -> None:
+    """The history stream holds every published delta byte for byte: any gap can be read back."""
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        entries = client.xrange(RedisLayout(stack.prefix).history_key(pair))
+    finally:
+        client.close()
+    assert [fields[b"d"] for _, fields in entries] == raws
+    assert [entry_id for entry_id, _ in entries] == [f"{seq}-0".encode() for seq in range(1, len(raws) + 1)]
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+async def test_sigkill_mid_stream_then_restart_continues_every_stream_exactly(stack, infra) -> None:
+    md = stack.md("md-1")
+    gateway = stack.gateway()
+    feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=3600, rate=600)
+    feeder.start()
+    watchers = Watchers(gateway.ws_url, 2)
+    try:
+        await watchers.start()
+        wait_until(lambda: feeder.delivered > 1200, timeout=WAIT, what="a third of the events")
+        md.kill()  # SIGKILL: nothing in md_service gets to run
+        stack.md("md-2")
+        feeder.join(WAIT)
+        assert feeder.delivered == 3600 and feeder.failed == 0
+        stack.wait_published(feeder)
+        finals = stack.finals(feeder)
+        for pair in PAIRS:
+            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
+            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+            assert (epoch, len(raws)) == finals[pair][:2]
+            assert_history_is_what_was_published(stack, pair, raws)
+        await watchers.assert_match(finals)
+        resumed = stack.status("md-2")["counters"]
+        assert resumed["epochs_started"] == 0 and resumed["pairs_refused"] == 0
+        stack.assert_exactly_once("md-2")
+    finally:
+        feeder.stop.set()
+        await watchers.close()
+
+
+async def test_failover_between_two_instances_continues_each_pair_from_redis(stack, infra) -> None:
+    md_a, _md_b = stack.md("md-a"), stack.md("md-b")
+    gateway = stack.gateway()
+    wait_until(
+        lambda: stack.owns("md-a") and stack.owns("md-b"),
+        timeout=WAIT,
+        what="both instances to own partitions",
+    )
+    feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=3000, rate=500)
+    feeder.start()
+    watchers = Watchers(gateway.ws_url, 2)
+    try:
+        await watchers.start()
+        wait_until(lambda: feeder.delivered > 1000, timeout=WAIT, what="a third of the events")
+        assert stack.status("md-a")["pairs"] > 0  # md-a's pairs are the ones that must fail over
+        md_a.kill()
+        wait_until(lambda: len(stack.owns("md-b")) == PARTITIONS, timeout=WAIT, what="md-b to take over")
+        feeder.join(WAIT)
+        stack.wait_published(feeder)
+        finals = stack.finals(feeder)
+        for pair in PAIRS:
+            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
+            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        await watchers.assert_match(finals)
+        assert stack.status("md-b")["counters"]["pairs_refused"] == 0
+        stack.assert_exactly_once("md-b")
+    finally:
+        feeder.stop.set()
+        await watchers.close()
+
+
+async def test_a_paused_instance_wakes_up_as_a_zombie_and_publishes_nothing(stack, infra) -> None:
+    md_a, _md_b = stack.md("md-a"), stack.md("md-b")
+    wait_until(
+        lambda: stack.owns("md-a") and stack.owns("md-b"),
+        timeout=WAIT,
+        what="both instances to own partitions",
+    )
+    feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=3000, rate=500)
+    feeder.start()
+    try:
+        wait_until(lambda: feeder.delivered > 800, timeout=WAIT, what="some events")
+        os.kill(md_a.pid, signal.SIGSTOP)  # a long GC pause, a frozen VM: md-a keeps its state
+        try:
+            wait_until(lambda: len(stack.owns("md-b")) == PARTITIONS, timeout=WAIT, what="md-b to take over")
+        finally:
+            os.kill(md_a.pid, signal.SIGCONT)
+        # md-a wakes with open windows for partitions md-b owns now; then the group splits
+        # the partitions again and both go on.
+        # md-a finds out (fenced by Redis, or told by the group first), then rejoins.
+        wait_until(
+            lambda: stack.counter("md-a", "partitions_lost", "partitions_released") >= 1, what="md-a to wake"
+        )
+        wait_until(lambda: stack.owns("md-a") and stack.owns("md-b"), timeout=WAIT, what="md-a to rejoin")
+        feeder.join(WAIT)
+        stack.wait_published(feeder)
+        finals = stack.finals(feeder)
+        for pair in PAIRS:
+            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)  # no seq twice, none missing
+            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        stack.assert_exactly_once("md-a", "md-b")
+    finally:
+        feeder.stop.set()
+
+
+async def test_redis_paused_then_wiped_clients_resync_to_a_new_epoch(infra) -> None:
+    own_redis = EmbeddedRedis().start()
+    port = own_redis.port
+    stack = Stack(infra, own_redis.url)
+    watchers = None
+    try:
+        md = stack.md("md-1")
+        gateway = stack.gateway()
+        feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=1500, rate=500)
+        feeder.start()
+        watchers = Watchers(gateway.ws_url, 1)
+        await watchers.start()
+        wait_until(lambda: feeder.delivered > 500, timeout=WAIT, what="some events")
+        os.kill(own_redis.pid, signal.SIGSTOP)  # unavailable (not lost) for a while
+        try:  # md_service must wait it out, retrying the same window, not skip it
+            wait_until(lambda: "redis unavailable" in md.log_tail(), timeout=WAIT, what="md to notice")
+        finally:
+            os.kill(own_redis.pid, signal.SIGCONT)
+        feeder.join(WAIT)
+        stack.wait_published(feeder)
+        finals = stack.finals(feeder)
+        for pair in PAIRS:
+            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
+            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        await watchers.assert_match(finals)
+        stack.assert_exactly_once("md-1")
+
+        # Now Redis restarts empty while every pair is quiet: md_service must notice at its next
+        # check and publish each book whole in a new epoch at once.
+        own_redis.stop()
+        own_redis = EmbeddedRedis(port=port).start()
+        for pair in PAIRS:
+            wait_until(
+                lambda p=pair: stored_state(stack.redis_url, stack.prefix, p).get("seq") == "1",
+                timeout=WAIT, what=f"{pair} in a new epoch",
+            )  # fmt: skip
+        renewed = stack.finals(feeder)
+        for pair in PAIRS:
+            assert renewed[pair][0] != finals[pair][0] and renewed[pair][2].book == finals[pair][2].book
+        stack.assert_exactly_once("md-1")
+        # The stream goes on in the new epoch, and the client follows it by a clean resync.
+        more = Feeder(infra.kafka_bootstrap, stack.topic, count=120, rate=500, exchange=feeder.exchange)
+        more.start()
+        more.join(WAIT)
+        stack.wait_published(more)
+        latest = stack.finals(more, events=feeder.delivered + more.delivered)
+        await watchers.assert_match(latest)
+        for pair in PAIRS:  # the client moved to the new epoch by a snapshot
+            assert ("snapshot", latest[pair][0]) in [(k, e) for k, e, _ in watchers.updates[(0, pair)]]
+            assert latest[pair][0] == renewed[pair][0]
+    finally:
+        if watchers is not None:
+            await watchers.close()
+        stack.close()
+        own_redis.stop()

@@ -1,0 +1,216 @@
+"""MdService against a real Redis, with Kafka replaced by a scripted source: deterministic
+zombies, lost replies, lost state. (The real-Kafka versions are in test_md_recovery.py.)"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from stack_helpers import stored_book, unique
+
+from md_service.config import MdConfig
+from md_service.redis_store import RedisStore
+from md_service.service import MdService
+from mdcore.codec import decode_delta, decode_snapshot
+from mdcore.events import encode_event
+from mdcore.redis_layout import RedisLayout
+
+pytestmark = pytest.mark.integration
+
+PAIR = "BTC-USD"
+
+
+class Msg:
+    def __init__(self, value: bytes, offset: int, partition: int = 0, key: bytes = PAIR.encode()) -> None:
+        self._value, self._offset, self._partition, self._key = value, offset, partition, key
+
+    def value(self):
+        return self._value
+
+    def key(self):
+        return self._key
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def topic(self):
+        return "events"
+
+    def error(self):
+        return None
+
+
+class ScriptedSource:
+    """Stands in for KafkaSource: the test hands it batches and triggers assignments."""
+
+    def __init__(self, on_assign, on_revoke) -> None:
+        self.on_assign, self.on_revoke = on_assign, on_revoke
+        self.paused: list[int] = []
+        self.commits: list[dict[int, int]] = []
+
+    def poll(self, timeout):
+        return []
+
+    def rewind(self, partition):
+        raise AssertionError("no rewind expected")
+
+    def pause(self, partition):
+        self.paused.append(partition)
+
+    def commit(self, offsets):
+        self.commits.append(offsets)
+
+    def close(self):
+        pass
+
+
+class Instance:
+    def __init__(self, infra, prefix: str, name: str, store_cls=RedisStore) -> None:
+        cfg = MdConfig(
+            infra.kafka_bootstrap, infra.redis_url, topic="events", redis_prefix=prefix, instance=name
+        )
+        self.store = store_cls(infra.redis_url, RedisLayout(prefix), "events", 600)
+        self.service = MdService(cfg, self.store, ScriptedSource, clock_ns=lambda: 1_800_000_000_000_000_000)
+        self.source: ScriptedSource = self.service.source  # type: ignore[assignment]
+        self.offset = 0
+
+    def assign(self, *partitions: int) -> dict:
+        return self.service._on_assign(list(partitions))
+
+    def events(self, *xseqs: int, qty: str = "1") -> None:
+        msgs = []
+        for xseq in xseqs:
+            value = encode_event(PAIR, xseq, xseq, [("b", f"{100 + xseq}.00", qty)])
+            msgs.append(Msg(value, xseq - 1))
+        self.service.intake.handle_batch(msgs)
+
+    def window(self, check: bool = False) -> None:
+        assert self.service.write_window(check)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return unique("mdsvc")
+
+
+@pytest.fixture
+def channel(infra, prefix):
+    client = redis.Redis.from_url(infra.redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(RedisLayout(prefix).delta_channel(PAIR))
+    pubsub.get_message(timeout=1.0)
+
+    def drain() -> list[bytes]:
+        client.publish(RedisLayout(prefix).delta_channel(PAIR), b"end")
+        out = []
+        while (msg := pubsub.get_message(timeout=5.0)) is not None and msg["data"] != b"end":
+            out.append(msg["data"])
+        return out
+
+    yield drain
+    pubsub.close()
+    client.close()
+
+
+def test_a_zombie_is_fenced_and_the_new_owner_continues_the_stream(infra, prefix, channel) -> None:
+    a, b = Instance(infra, prefix, "a"), Instance(infra, prefix, "b")
+    assert a.assign(0) == {0: None}
+    a.events(1, 2, 3)
+    a.window()
+    assert [decode_delta(d).seq for d in channel()] == [1]
+
+    assert b.assign(0) == {0: 3}  # the group moved partition 0 to b: it resumes after a's window
+    a.events(4)  # a has not noticed: it applies and tries to write seq 2
+    a.window()
+    assert channel() == []  # nothing of the zombie reached a subscriber
+    assert a.service.counters.partitions_lost == 1 and a.source.paused == [0] and not a.service.streams
+    assert a.service.status()["partitions_fenced"] == [0]
+
+    b.events(4, 5)
+    b.window()
+    published = [decode_delta(d) for d in channel()]
+    assert [(d.epoch, d.seq) for d in published] == [(b.service.streams[PAIR].epoch, 2)]
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.seq, state.xseq) == (2, 5) and book.book == b.service.streams[PAIR].book
+
+
+class LosesFirstReply(RedisStore):
+    """The first window write reaches Redis, but its reply is lost (a timeout)."""
+
+    lost = False
+
+    def write_window(self, parts, outputs):
+        result = super().write_window(parts, outputs)
+        if not self.lost and outputs:
+            self.lost = True
+            raise redis.TimeoutError("reply lost")
+        return result
+
+
+def test_a_retried_write_whose_first_attempt_landed_is_not_mistaken_for_lost_state(
+    infra, prefix, channel
+) -> None:
+    inst = Instance(infra, prefix, "a", store_cls=LosesFirstReply)
+    inst.assign(0)
+    inst.events(1, 2)
+    inst.window()
+    epoch = inst.service.streams[PAIR].epoch
+    inst.events(3)
+    inst.window()
+    assert [(decode_delta(d).epoch, decode_delta(d).seq) for d in channel()] == [(epoch, 1), (epoch, 2)]
+    assert inst.service.counters.pairs_refused == 0 and inst.service.counters.redis_errors == 1
+
+
+def test_lost_state_of_a_quiet_pair_is_republished_in_a_new_epoch_at_the_next_check(
+    infra, prefix, channel
+) -> None:
+    inst = Instance(infra, prefix, "a")
+    inst.assign(0)
+    inst.events(1, 2, 3)
+    inst.window()
+    old_epoch = inst.service.streams[PAIR].epoch
+    channel()
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        client.delete(*client.keys(f"{prefix}:*"))  # Redis lost everything (a restart without persistence)
+    finally:
+        client.close()
+    inst.window()  # no event, no check: nothing to write, nothing noticed
+    assert channel() == []
+    inst.window(check=True)  # the check finds the partition unowned: claim it again, new epochs
+    inst.window()
+    (delta,) = [decode_delta(d) for d in channel()]
+    assert delta.epoch != old_epoch and delta.seq == 1
+    _state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert book.book == inst.service.streams[PAIR].book and book.book.depth("b") == 3
+    assert [tuple(x) for x in delta.bids] == [tuple(x) for x in book.to_snapshot().bids]  # the whole book
+
+
+def test_a_refused_pair_continues_in_a_new_epoch_replacing_what_redis_holds(infra, prefix, channel) -> None:
+    inst = Instance(infra, prefix, "a")
+    inst.assign(0)
+    inst.events(1)
+    inst.window()
+    inst.events(2)
+    inst.window()
+    client = redis.Redis.from_url(infra.redis_url)
+    try:  # Redis failed over to a replica that missed the last write
+        client.hset(RedisLayout(prefix).state_key(PAIR), mapping={"seq": 1, "xseq": 1})
+    finally:
+        client.close()
+    inst.events(3)
+    inst.window()  # refused: Redis holds seq 1, not 2
+    inst.window()  # the new epoch, with the whole book
+    deltas = [decode_delta(d) for d in channel()]
+    assert [d.seq for d in deltas] == [1, 2, 1] and deltas[2].epoch != deltas[0].epoch
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert state.epoch == deltas[2].epoch and book.book == inst.service.streams[PAIR].book
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        snap = decode_snapshot(client.get(RedisLayout(prefix).snapshot_key(PAIR)))
+    finally:
+        client.close()
+    assert snap.seq == 1 and len(snap.bids) == 3
+    assert inst.service.counters.pairs_refused == 1
