@@ -2,4 +2,5 @@
 
 from clients.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a load worker (spawn) imports it as __mp_main__
+    raise SystemExit(main())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from clients import watch
+from clients import load, watch
 
 COMMANDS: dict[str, tuple[Callable[[list[str] | None], int], str]] = {
     "watch": (watch.main, "live top of book of one pair"),
+    "load": (load.main, "WebSocket load generator with latency histograms"),
 }
 
 

@@ -1,0 +1,239 @@
+"""``bookcast load``: the parent process — settings, limits, workers, progress, the report.
+
+The parent holds no connection. It raises the open-files limit (the workers inherit it),
+lays out connections over worker processes (spawned, so nothing is forked mid-thread),
+starts them together, prints one progress line for all of them, turns Ctrl-C/SIGTERM into
+a clean stop, merges their counters and histograms and prints the report (and writes it
+as JSON with ``--json``).
+
+Exit codes: 0 the run completed and received data; 1 nothing could be received (no
+connection, or no frame at all), or a worker failed; 2 bad settings or limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from clients.load.config import LoadConfig, build_parser, fetch_pool, load_config, plan_workers
+from clients.load.limits import ephemeral_ports, needed_per_process, raise_fd_limit
+from clients.load.report import LoadReport, WorkerResult, progress_line
+from clients.load.stats import Latencies, LoadCounters
+from clients.load.worker import WorkerPlan, worker_main
+from mdcore.settings import SettingError
+
+log = logging.getLogger("clients.load")
+
+READY_TIMEOUT = 60.0  # seconds for every worker to start
+START_MARGIN = 0.1  # seconds between the start signal and the common start instant
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error, already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        cfg = load_config(args, os.environ)
+    except SettingError as exc:
+        print(f"bookcast load: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s load %(levelname)s: %(message)s")
+    try:
+        pool = cfg.pool if cfg.pool is not None or cfg.pairs is not None else fetch_pool(cfg.urls[0])
+        plans = plan_workers(cfg, pool or ())
+    except SettingError as exc:
+        print(f"bookcast load: {exc}", file=sys.stderr)
+        return 2
+    if not check_limits(cfg, len(plans)):
+        return 2
+    stopped: list[bool] = []
+    restore = _on_stop_signals(lambda: stopped.append(True))
+    try:
+        report = run(cfg, plans, lambda: bool(stopped))
+    except RuntimeError as exc:
+        print(f"bookcast load: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        restore()
+    for line in report.table():
+        print(line)
+    if cfg.json_report:
+        Path(cfg.json_report).write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+    totals = report.totals
+    if totals.connects == 0 or totals.frames == 0:
+        print("bookcast load: no data was received; is a gateway running at the URL?", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check_limits(cfg: LoadConfig, processes: int) -> bool:
+    """Raise the open-files limit for the workers; False (after explaining) if it cannot be enough."""
+    limit = raise_fd_limit(needed_per_process(cfg.connections, processes))
+    if limit.soft != limit.soft_before:
+        log.info("raised the open-files limit from %d to %d", limit.soft_before, limit.soft)
+    if not limit.enough:
+        print(f"bookcast load: {limit.explain(cfg.connections, processes)}", file=sys.stderr)
+        return False
+    ports = ephemeral_ports()
+    per_url = -(-cfg.connections // len(cfg.urls))
+    if ports is not None and per_url > ports:
+        print(
+            f"bookcast load: warning: {per_url:,} connections to one address:port but only {ports:,} "
+            "local ports (net.ipv4.ip_local_port_range): give several --url (ports or addresses "
+            "such as 127.0.0.2) or widen the range",
+            file=sys.stderr,
+        )
+    return True
+
+
+def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], bool]) -> LoadReport:
+    """Start the workers together, show progress, collect and merge their results."""
+    ctx = multiprocessing.get_context("spawn")
+    stop, go = ctx.Event(), ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    results: Any = ctx.Queue()
+    level = logging.getLogger().getEffectiveLevel()
+    workers = [
+        ctx.Process(
+            target=worker_main,
+            args=(plan, stop, go, start_at, results, level),
+            name=f"bookcast-load-{plan.worker}",
+            daemon=True,
+        )
+        for plan in plans
+    ]
+    for process in workers:
+        process.start()
+    finals: dict[int, dict[str, Any]] = {}
+    try:
+        _wait_ready(results, workers, len(plans))
+        start_at.value = time.monotonic() + START_MARGIN
+        go.set()
+        progress = _Progress(cfg, start_at.value)
+        while len(finals) < len(plans):
+            if stop_requested():
+                stop.set()
+            try:
+                kind, worker, payload = results.get(timeout=0.2)
+            except queue.Empty:
+                if any(not p.is_alive() and p.exitcode not in (0, None) for p in workers):
+                    raise RuntimeError("a load worker died; see its output above") from None
+                continue
+            if kind == "progress":
+                progress.add(worker, payload)
+            elif kind == "done":
+                finals[worker] = payload
+            elif kind == "error":
+                raise RuntimeError(f"load worker {worker} failed: {payload}")
+    finally:
+        stop.set()
+        go.set()
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    latencies = Latencies()
+    results_list = []
+    for index in range(len(plans)):
+        final = finals[index]
+        latencies.add_encoded(final["latencies"])
+        results_list.append(
+            WorkerResult(
+                index, LoadCounters.from_dict(final["counters"]), final["elapsed"], final["cpu_seconds"],
+                final["connections"], final["connected_at_end"], final["all_open_after"],
+            )
+        )  # fmt: skip
+    return LoadReport(
+        urls=cfg.urls,
+        connections=cfg.connections,
+        pairs_per_connection=cfg.pairs_per_connection,
+        duration=cfg.duration,
+        workers=results_list,
+        latencies=latencies,
+        verifying_connections=sum(spec.verify for plan in plans for spec in plan.specs),
+    )
+
+
+class _Progress:
+    """Merges the workers' progress messages into one line per interval."""
+
+    def __init__(self, cfg: LoadConfig, start: float) -> None:
+        self._cfg = cfg
+        self._start = start
+        self._counters: dict[int, LoadCounters] = {}
+        self._open: dict[int, int] = {}
+        self._interval = Latencies()
+        self._last = LoadCounters()
+        self._last_time = start
+        self._seen: set[int] = set()
+
+    def add(self, worker: int, payload: dict[str, Any]) -> None:
+        self._counters[worker] = LoadCounters.from_dict(payload["counters"])
+        self._open[worker] = payload["open"]
+        self._interval.add_encoded(payload["latencies"])
+        self._seen.add(worker)
+        if len(self._seen) == self._workers_expected():
+            self._print()
+
+    def _workers_expected(self) -> int:
+        return self._cfg.worker_count
+
+    def _print(self) -> None:
+        now = time.monotonic()
+        total = LoadCounters()
+        for counters in self._counters.values():
+            total.add(counters)
+        if not self._cfg.quiet:
+            line = progress_line(
+                now - self._start, sum(self._open.values()), self._cfg.connections, total, self._last,
+                now - self._last_time, self._interval,
+            )  # fmt: skip
+            print(line, file=sys.stderr, flush=True)
+        self._last, self._last_time = total, now
+        self._interval.reset()
+        self._seen.clear()
+
+
+def _wait_ready(results: Any, workers: list[multiprocessing.process.BaseProcess], count: int) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    ready = 0
+    while ready < count:
+        try:
+            kind, worker, payload = results.get(timeout=0.1)
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {ready} of {count} load workers got ready") from None
+            if any(not p.is_alive() for p in workers):
+                raise RuntimeError("a load worker died while starting; see its output above") from None
+            continue
+        if kind == "error":
+            raise RuntimeError(f"load worker {worker} failed to start: {payload}")
+        ready += 1
+
+
+def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
+    """SIGINT and SIGTERM call ``callback`` (a clean stop); returns the function that undoes it."""
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        callback()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

@@ -1,0 +1,198 @@
+"""``bookcast load`` settings and how connections, pairs and processes are laid out.
+
+Read once from flags and the environment (``BOOKCAST_URL``, ``BOOKCAST_LOG_LEVEL``); a bad
+value raises :class:`SettingError` naming the flag. The layout functions are pure, so which
+connection follows which pairs on which process is tested with plain calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+from websockets.uri import parse_uri
+
+from clients.config import DEFAULT_URL, LOG_LEVELS, check_url
+from clients.load.worker import ConnSpec, WorkerPlan
+from mdcore.instruments import default_pairs
+from mdcore.settings import SettingError, check_range, env_str, parse_pairs
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    urls: tuple[str, ...]
+    connections: int = 100
+    pairs_per_connection: int = 1  # each connection follows this many pairs of the pool ...
+    pairs: tuple[str, ...] | None = None  # ... or exactly these
+    pool: tuple[str, ...] | None = None  # pairs to spread over connections (None: ask GET /pairs)
+    duration: float = 10.0
+    processes: int = 0  # 0: one per CPU, at most one per connection
+    ramp: float = 0.0  # new connections per second over all processes; 0: as fast as allowed
+    verify_sample: float = 0.02  # share of connections that verify every checksum
+    open_timeout: float = 10.0
+    open_concurrency: int = 200  # connection attempts in flight per process
+    progress_interval: float = 2.0
+    json_report: str | None = None
+    quiet: bool = False
+    log_level: str = "WARNING"
+
+    @property
+    def worker_count(self) -> int:
+        wanted = self.processes or (os.cpu_count() or 1)
+        return max(1, min(wanted, self.connections))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bookcast load",
+        description="WebSocket load generator: many connections, every seq checked, latency histograms.",
+    )
+    parser.add_argument(
+        "--url",
+        action="append",
+        help=f"gateway URL; repeat or comma-separate for several (default: $BOOKCAST_URL or {DEFAULT_URL})",
+    )
+    parser.add_argument("--connections", type=int, default=100, help="connections in all (default 100)")
+    parser.add_argument(
+        "--pairs",
+        default="1",
+        help="per connection: a count N (spread over the pool) or a comma list (default 1)",
+    )
+    parser.add_argument(
+        "--pool", help="pairs to spread connections over: a count N or a comma list (default: GET /pairs)"
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds to run (default 10)")
+    parser.add_argument("--processes", type=int, default=0, help="worker processes (default: one per CPU)")
+    parser.add_argument(
+        "--ramp", type=float, default=0.0, help="connections opened per second (default: all at once)"
+    )
+    parser.add_argument(
+        "--verify-sample",
+        type=float,
+        default=0.02,
+        help="share of connections verifying checksums (default 0.02)",
+    )
+    parser.add_argument(
+        "--open-timeout", type=float, default=10.0, help="seconds per connection attempt (default 10)"
+    )
+    parser.add_argument("--progress-interval", type=float, default=2.0, help="seconds between progress lines")
+    parser.add_argument("--json", metavar="FILE", help="write the final report as JSON to FILE")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def _pairs_spec(key: str, text: str) -> tuple[int, tuple[str, ...] | None]:
+    text = text.strip()
+    if text.isdigit():
+        return check_range(key, int(text), 1, 1024), None
+    pairs = parse_pairs(key, text)
+    return len(pairs), pairs
+
+
+def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> LoadConfig:
+    if args.url:
+        urls = tuple(check_url("--url", u.strip()) for raw in args.url for u in raw.split(",") if u.strip())
+    else:
+        urls = (check_url("BOOKCAST_URL", env_str(env, "BOOKCAST_URL", DEFAULT_URL)),)
+    count, pairs = _pairs_spec("--pairs", args.pairs)
+    pool = None
+    if args.pool is not None:
+        pool_size, listed = _pairs_spec("--pool", args.pool)
+        pool = listed or tuple(default_pairs(pool_size))
+    positive = {
+        "--duration": args.duration,
+        "--open-timeout": args.open_timeout,
+        "--progress-interval": args.progress_interval,
+    }
+    for key, value in positive.items():
+        if not (value > 0 and math.isfinite(value)):
+            raise SettingError(f"{key}={value} must be a finite number greater than 0")
+    if not (0.0 <= args.verify_sample <= 1.0):
+        raise SettingError(f"--verify-sample={args.verify_sample} must be within [0, 1]")
+    if not (args.ramp >= 0 and math.isfinite(args.ramp)):
+        raise SettingError(f"--ramp={args.ramp} must be >= 0 (0: all at once)")
+    level = env_str(env, "BOOKCAST_LOG_LEVEL", "WARNING").upper()
+    if level not in LOG_LEVELS:
+        raise SettingError(f"BOOKCAST_LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return LoadConfig(
+        urls=urls,
+        connections=check_range("--connections", args.connections, 1, 1_000_000),
+        pairs_per_connection=count,
+        pairs=pairs,
+        pool=pool,
+        duration=args.duration,
+        processes=check_range("--processes", args.processes, 0, 256),
+        ramp=args.ramp,
+        verify_sample=args.verify_sample,
+        open_timeout=args.open_timeout,
+        progress_interval=args.progress_interval,
+        json_report=args.json,
+        quiet=args.quiet,
+        log_level=level,
+    )
+
+
+def http_url(ws_url: str, path: str) -> str:
+    """The gateway's HTTP URL for ``path`` on the same host and port as ``ws_url``."""
+    uri = parse_uri(ws_url)
+    scheme = "https" if uri.secure else "http"
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return f"{scheme}://{host}:{uri.port}{path}"
+
+
+def fetch_pool(ws_url: str, timeout: float = 5.0) -> tuple[str, ...]:
+    """The pairs a gateway offers (``GET /pairs``); SettingError if it cannot tell."""
+    url = http_url(ws_url, "/pairs")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            pairs = orjson.loads(answer.read())["pairs"]
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError) as exc:
+        raise SettingError(f"cannot read the pairs from {url} ({exc}); give --pool") from None
+    if not pairs:
+        raise SettingError(f"{url} offers no pairs; give --pool")
+    return tuple(pairs)
+
+
+def pairs_for(index: int, pool: Sequence[str], per_connection: int) -> tuple[str, ...]:
+    """Connection ``index``'s pairs: the next ``per_connection`` of the pool, wrapping around.
+
+    Consecutive connections start at consecutive offsets, so every pair gets the same number
+    of subscribers (give or take one).
+    """
+    if per_connection > len(pool):
+        raise SettingError(f"--pairs {per_connection} is more than the {len(pool)} pairs of the pool")
+    start = index * per_connection
+    return tuple(pool[(start + k) % len(pool)] for k in range(per_connection))
+
+
+def verifies(index: int, share: float) -> bool:
+    """Whether connection ``index`` verifies checksums: ``share`` of them, evenly spread, the first always."""
+    return index == 0 or math.floor(index * share) > math.floor((index - 1) * share)
+
+
+def plan_workers(cfg: LoadConfig, pool: Sequence[str]) -> list[WorkerPlan]:
+    """Connections dealt round-robin to the processes, URLs round-robin to the connections."""
+    workers = cfg.worker_count
+    specs: list[list[ConnSpec]] = [[] for _ in range(workers)]
+    for index in range(cfg.connections):
+        pairs = cfg.pairs if cfg.pairs is not None else pairs_for(index, pool, cfg.pairs_per_connection)
+        spec = ConnSpec(index, cfg.urls[index % len(cfg.urls)], pairs, verifies(index, cfg.verify_sample))
+        specs[index % workers].append(spec)
+    return [
+        WorkerPlan(
+            worker=w,
+            specs=tuple(specs[w]),
+            duration=cfg.duration,
+            interval=cfg.progress_interval,
+            open_timeout=cfg.open_timeout,
+            open_concurrency=cfg.open_concurrency,
+            ramp=cfg.ramp / workers,
+        )
+        for w in range(workers)
+    ]

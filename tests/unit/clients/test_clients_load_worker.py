@@ -1,0 +1,105 @@
+"""A load worker's connections against a scripted gateway on loopback: real WebSocket frames."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from scripted_server import SourceBook, T, encode
+
+from clients.load.worker import ConnSpec, Worker, WorkerPlan
+
+
+def plan(url, connections=2, duration=30.0, pairs=("BTC-USD",), verify=True):
+    specs = tuple(ConnSpec(i, url, pairs, verify) for i in range(connections))
+    return WorkerPlan(0, specs, duration, interval=0.2, open_timeout=T, open_concurrency=10, ramp=0.0)
+
+
+async def start(worker):
+    stop = threading.Event()
+    reports = []
+    task = asyncio.create_task(worker.run(stop, reports.append, time.monotonic()))
+    return stop, reports, task
+
+
+async def until(predicate, what):
+    async with asyncio.timeout(T):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_connections_subscribe_check_frames_and_close_cleanly(server) -> None:
+    worker = Worker(plan(server.url, connections=2, pairs=("BTC-USD", "ETH-USD")))
+    stop, reports, task = await start(worker)
+    conns = [await server.accept(), await server.accept()]
+    books = {p: SourceBook.with_depth(p) for p in ("BTC-USD", "ETH-USD")}
+    for conn in conns:
+        op = await conn.expect("subscribe")
+        assert op["pairs"] == ["BTC-USD", "ETH-USD"]
+        await conn.subscribed(op)
+        await conn.send(*(b.snapshot() for b in books.values()))  # one array frame
+    for _ in range(3):
+        deltas = [books["BTC-USD"].bump(), books["ETH-USD"].bump()]
+        for conn in conns:
+            await conn.send(*deltas)
+    # A message split over frames is joined before it is checked.
+    fragmented = encode(books["BTC-USD"].bump()).decode()
+    for conn in conns:
+        await conn.ws.send([fragmented[:40], fragmented[40:90], fragmented[90:]])
+    await until(lambda: worker.counters.deltas == 14, "every delta")
+    await until(lambda: reports, "a progress report")
+    stop.set()
+    final = await task
+    counters = final["counters"]
+    assert (counters["snapshots"], counters["deltas"], counters["gaps"], counters["resyncs"]) == (4, 14, 0, 0)
+    assert (counters["verified"], counters["checksum_failures"]) == (18, 0)
+    assert (counters["connects"], counters["disconnects"], counters["acks"]) == (2, 0, 2)
+    assert final["connected_at_end"] == 2
+    for conn in conns:  # closed with a clean 1000
+        await asyncio.wait_for(conn.closed.wait(), T)
+        assert conn.ws.close_code == 1000
+    assert "counters" in reports[0] and "latencies" in reports[0]
+
+
+async def test_a_gap_sends_a_resync_on_that_connection(server) -> None:
+    worker = Worker(plan(server.url, connections=1))
+    stop, _, task = await start(worker)
+    conn = await server.accept()
+    await conn.subscribed(await conn.expect("subscribe"))
+    source = SourceBook.with_depth()
+    await conn.send(source.snapshot())
+    source.bump()  # lost
+    await conn.send(source.bump())
+    assert (await conn.expect("resync"))["pair"] == "BTC-USD"
+    await conn.send(source.snapshot())
+    await conn.send(source.bump())
+    await until(lambda: worker.counters.deltas == 1, "the delta after the new snapshot")
+    stop.set()
+    counters = (await task)["counters"]
+    assert (counters["gaps"], counters["resyncs"], counters["snapshots"]) == (1, 1, 2)
+
+
+async def test_a_dropped_connection_is_counted_and_reopened(server) -> None:
+    worker = Worker(plan(server.url, connections=1))
+    stop, _, task = await start(worker)
+    first = await server.accept()
+    await first.expect("subscribe")
+    first.drop()  # no closing handshake: a crash
+    second = await server.accept()
+    assert (await second.expect("subscribe"))["pairs"] == ["BTC-USD"]
+    source = SourceBook.with_depth()
+    await second.send(source.snapshot())
+    await until(lambda: worker.counters.snapshots == 1, "the snapshot on the new connection")
+    stop.set()
+    counters = (await task)["counters"]
+    assert (counters["connects"], counters["disconnects"]) == (2, 1)
+
+
+async def test_an_unreachable_gateway_counts_failures_and_the_run_still_ends() -> None:
+    worker = Worker(plan("ws://127.0.0.1:9/ws", connections=2, duration=0.5))
+    _, _, task = await start(worker)
+    final = await asyncio.wait_for(task, T)
+    assert final["counters"]["connect_failures"] >= 2
+    assert final["counters"]["connects"] == 0
+    assert final["elapsed"] >= 0.5
