@@ -41,7 +41,7 @@ async def serve_client(hub: Hub, slow: SlowClients, conn: GatewayConnection) -> 
                 counters["closed_rate_limited"] += 1
                 rate = f"{hub.cfg.op_rate:g}/s (bursts of {hub.cfg.op_burst})"
                 session.send(encode_error("rate_limited", f"more than {rate} requests; closing"))
-                await conn.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded")
+                session.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded")
                 break
             if isinstance(frame, bytes):
                 counters["binary_frames"] += 1
@@ -58,7 +58,17 @@ async def serve_client(hub: Hub, slow: SlowClients, conn: GatewayConnection) -> 
     finally:
         slow.forget(session)
         hub.close_session(session)
-        counters.count_close(conn.close_code)
+        counters.count_close(_close_code(conn))
+
+
+def _close_code(conn: GatewayConnection) -> int:
+    """The code this side sent (its own, or the echo of the client's); 1006 if none went out."""
+    protocol = conn.protocol
+    if protocol.close_sent is not None:
+        return protocol.close_sent.code
+    if protocol.close_rcvd is not None:
+        return protocol.close_rcvd.code
+    return 1006
 
 
 async def _handle(hub: Hub, session: ClientSession, frame: str) -> None:

@@ -11,6 +11,7 @@ pair that moved meanwhile (``gateway.slow``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any, Protocol
 
@@ -108,3 +109,19 @@ class ClientSession:
     def buffered_bytes(self) -> int:
         transport = self.transport
         return transport.get_write_buffer_size() if transport is not None else 0
+
+    def close(self, code: int, reason: str, grace_s: float = 1.0) -> None:
+        """Send a close frame now and drop the TCP connection ``grace_s`` later, whatever happens.
+
+        Unlike ``ServerConnection.close()`` this never waits for the client to drain its
+        backlog (that wait has no bound but the heartbeat): a stuck client sees the code only
+        if it reads again within the grace period.
+        """
+        conn = self.conn
+        if self.protocol.state is OPEN:
+            with contextlib.suppress(Exception):  # the transport may be gone already: aborting is the goal
+                self.protocol.send_close(code, reason)
+                conn.send_data()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            asyncio.get_running_loop().call_later(grace_s, transport.abort)

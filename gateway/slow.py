@@ -90,4 +90,4 @@ class SlowClients:
                 self.stale.pop(session, None)
                 hub.counters["closed_slow"] += 1
                 log.info("closing %s: over the high-water mark for %.0fs", session.peer, hub.cfg.slow_close_s)
-                hub.spawn(session.conn.close(CLOSE_TOO_SLOW, "too slow: could not keep up"))
+                session.close(CLOSE_TOO_SLOW, "too slow: could not keep up")
