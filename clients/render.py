@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hdrh.histogram import HdrHistogram
+
 from clients.stats import ClientStats
 from clients.view import BookView, PriceLevel
 
@@ -25,6 +27,13 @@ class FrameInfo:
 
 def _ms(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1e6:.1f} ms"
+
+
+def _p99(histogram: HdrHistogram) -> str:
+    """`` (p99 x ms)`` over every delta so far; empty before the first one."""
+    if not histogram.get_total_count():
+        return ""
+    return f" (p99 {histogram.get_value_at_percentile(99.0) / 1000:.1f} ms)"
 
 
 def _status(view: BookView, info: FrameInfo) -> str:
@@ -50,7 +59,8 @@ def render_frame(view: BookView, stats: ClientStats, info: FrameInfo, depth: int
     lines += [f"bid  {level.price:>{pw}}  {level.qty:>{qw}}" for level in levels.bids]
     lines.append(
         f"rate {info.rate:.1f} upd/s  latency exchange->recv {_ms(stats.last_exchange_latency_ns)}"
-        f"  window->recv {_ms(stats.last_window_latency_ns)}"
+        f"{_p99(stats.latency.exchange)}  window->recv {_ms(stats.last_window_latency_ns)}"
+        f"{_p99(stats.latency.window)}"
     )
     lines.append(
         f"gaps {stats.gaps}  checksum failures {stats.checksum_failures}  resyncs {stats.resyncs}"

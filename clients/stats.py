@@ -8,8 +8,10 @@ for logs, dashboards and the load generator's report.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from clients.latency import LatencyPair
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ class ClientStats:
     last_window_latency_ns: int | None = None  # receipt - ts (window close) of the last delta
     max_exchange_latency_ns: int = 0
     max_window_latency_ns: int = 0
+    # Every delta's two latencies, for percentiles: ``stats.latency.summary()`` (milliseconds).
+    latency: LatencyPair = field(default_factory=LatencyPair, repr=False, compare=False)
 
     def record_latency(self, exchange_ns: int, window_ns: int) -> None:
         self.last_exchange_latency_ns = exchange_ns
@@ -48,9 +52,13 @@ class ClientStats:
             self.max_exchange_latency_ns = exchange_ns
         if window_ns > self.max_window_latency_ns:
             self.max_window_latency_ns = window_ns
+        self.latency.record_ns(exchange_ns, window_ns)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The counters and a latency summary (p50/p90/p99/p99.9/max in ms), ready for JSON."""
+        body: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "latency"}
+        body["latency_ms"] = self.latency.summary()
+        return body
 
 
 class RateMeter:

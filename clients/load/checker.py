@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from clients.load.stats import HIGHEST_US, Latencies, LoadCounters
+from clients.load.stats import Latencies, LoadCounters
 from mdcore.codec import message_from_object
 from mdcore.errors import BookcastError
 from mdcore.local_book import LocalBook
@@ -121,14 +121,8 @@ class StreamChecker:
             return
         track.seq = seq
         counters.deltas += 1
-        exchange_us = (received_ns - obj["xts"]) // 1000
-        window_us = (received_ns - obj["ts"]) // 1000
-        if exchange_us < 0 or window_us < 0:
+        if not self.latencies.record_ns(received_ns - obj["xts"], received_ns - obj["ts"]):
             counters.negative_latency += 1
-            exchange_us, window_us = max(0, exchange_us), max(0, window_us)
-        latencies = self.latencies
-        latencies.exchange.record_value(min(exchange_us, HIGHEST_US))
-        latencies.window.record_value(min(window_us, HIGHEST_US))
         if track.book is not None:
             self._verify_delta(track, obj, received_ns)
 

@@ -10,16 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from hdrh.histogram import HdrHistogram
+from clients.latency import HIGHEST_US, LatencyPair, summarize
 
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # one hour: a latency beyond it is clamped, never dropped
-SIGNIFICANT_DIGITS = 3
-PERCENTILES = (50.0, 90.0, 99.0, 99.9)
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+__all__ = ["HIGHEST_US", "Latencies", "LoadCounters", "summarize"]
 
 
 @dataclass(slots=True)
@@ -58,36 +51,4 @@ class LoadCounters:
         return cls(**values)
 
 
-class Latencies:
-    """Exchange time → receipt and window close → receipt, in µs, for deltas."""
-
-    __slots__ = ("exchange", "window")
-
-    def __init__(self) -> None:
-        self.exchange = new_histogram()
-        self.window = new_histogram()
-
-    def encode(self) -> dict[str, bytes]:
-        return {"exchange": self.exchange.encode(), "window": self.window.encode()}
-
-    def add_encoded(self, encoded: dict[str, bytes]) -> None:
-        """Add another process' histograms (from :meth:`encode`)."""
-        self.exchange.decode_and_add(encoded["exchange"])
-        self.window.decode_and_add(encoded["window"])
-
-    def reset(self) -> None:
-        self.exchange.reset()
-        self.window.reset()
-
-
-def summarize(histogram: HdrHistogram) -> dict[str, float | int]:
-    """Count, p50/p90/p99/p99.9 and max in milliseconds (a JSON-ready dict)."""
-    count = histogram.get_total_count()
-    if not count:
-        return {"count": 0}
-    body: dict[str, float | int] = {"count": count}
-    for p in PERCENTILES:
-        body[f"p{p:g}_ms"] = histogram.get_value_at_percentile(p) / 1000
-    body["max_ms"] = histogram.get_max_value() / 1000
-    body["mean_ms"] = round(histogram.get_mean_value() / 1000, 3)
-    return body
+Latencies = LatencyPair  # exchange and window histograms of one process or of the whole run

@@ -44,3 +44,7 @@ def test_stats_record_latency_and_serialise() -> None:
     report = orjson.loads(orjson.dumps(stats.as_dict()))
     assert report["last_window_latency_ns"] == 1_000_000
     assert report["gaps"] == 0 and "recoveries" in report
+    latency = report["latency_ms"]
+    assert latency["exchange_to_receipt"]["count"] == latency["window_to_receipt"]["count"] == 2
+    assert latency["exchange_to_receipt"]["max_ms"] == pytest.approx(5.0, rel=0.01)
+    assert latency["window_to_receipt"]["p50_ms"] == pytest.approx(1.0, rel=0.01)

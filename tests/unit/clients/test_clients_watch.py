@@ -45,7 +45,7 @@ def test_render_puts_asks_above_bids_with_the_spread_between() -> None:
         "     spread 0.75",
         "bid   99.50  1.00000",
         "bid   99.00  2.50000",
-        "rate 9.9 upd/s  latency exchange->recv 3.2 ms  window->recv 1.5 ms",
+        "rate 9.9 upd/s  latency exchange->recv 3.2 ms (p99 3.3 ms)  window->recv 1.5 ms (p99 1.5 ms)",
         "gaps 1  checksum failures 0  resyncs 1  reconnects 2  recoveries 0  bad frames 0",
     ]
 
