@@ -13,6 +13,7 @@ connection, or no frame at all), or a worker failed; 2 bad settings or limits.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import queue
@@ -37,6 +38,7 @@ log = logging.getLogger("clients.load")
 
 READY_TIMEOUT = 60.0  # seconds for every worker to start
 START_MARGIN = 0.1  # seconds between the start signal and the common start instant
+FINISH_GRACE = 30.0  # seconds past --duration after which workers are told to stop, then killed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,12 +89,13 @@ def check_limits(cfg: LoadConfig, processes: int) -> bool:
         print(f"bookcast load: {limit.explain(cfg.connections, processes)}", file=sys.stderr)
         return False
     ports = ephemeral_ports()
-    per_url = -(-cfg.connections // len(cfg.urls))
-    if ports is not None and per_url > ports:
+    routes = math.lcm(len(cfg.urls), max(1, len(cfg.sources)))  # distinct (source, URL) combinations
+    per_route = -(-cfg.connections // routes)
+    if ports is not None and per_route > ports:
         print(
-            f"bookcast load: warning: {per_url:,} connections to one address:port but only {ports:,} "
-            "local ports (net.ipv4.ip_local_port_range): give several --url (ports or addresses "
-            "such as 127.0.0.2) or widen the range",
+            f"bookcast load: warning: {per_route:,} connections from one local address to one "
+            f"address:port but only {ports:,} local ports (net.ipv4.ip_local_port_range): give "
+            "several --url or --source addresses (such as 127.0.0.2), or widen the range",
             file=sys.stderr,
         )
     return True
@@ -122,9 +125,13 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
         start_at.value = time.monotonic() + START_MARGIN
         go.set()
         progress = _Progress(cfg, start_at.value)
+        overdue = start_at.value + cfg.duration + FINISH_GRACE
         while len(finals) < len(plans):
-            if stop_requested():
+            now = time.monotonic()
+            if stop_requested() or now > overdue:
                 stop.set()
+            if now > overdue + FINISH_GRACE:
+                raise RuntimeError(f"{len(plans) - len(finals)} load worker(s) did not finish; stopped them")
             try:
                 kind, worker, payload = results.get(timeout=0.2)
             except queue.Empty:

@@ -8,6 +8,7 @@ connection follows which pairs on which process is tested with plain calls.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import urllib.error
@@ -41,6 +42,7 @@ class LoadConfig:
     json_report: str | None = None
     quiet: bool = False
     log_level: str = "WARNING"
+    sources: tuple[str, ...] = ()  # local addresses to connect from, round-robin (empty: any)
 
     @property
     def worker_count(self) -> int:
@@ -84,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress-interval", type=float, default=2.0, help="seconds between progress lines")
     parser.add_argument("--json", metavar="FILE", help="write the final report as JSON to FILE")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--source",
+        action="append",
+        help="local address to connect from; repeat or comma-separate to spread connections (e.g. 127.0.0.2)",
+    )
     return parser
 
 
@@ -93,6 +100,16 @@ def _pairs_spec(key: str, text: str) -> tuple[int, tuple[str, ...] | None]:
         return check_range(key, int(text), 1, 1024), None
     pairs = parse_pairs(key, text)
     return len(pairs), pairs
+
+
+def _addresses(raw: list[str] | None) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for item in raw or () for a in item.split(",") if a.strip())
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise SettingError(f"--source={address!r} is not an IP address") from None
+    return addresses
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> LoadConfig:
@@ -135,6 +152,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> LoadConfig:
         json_report=args.json,
         quiet=args.quiet,
         log_level=level,
+        sources=_addresses(args.source),
     )
 
 
@@ -182,7 +200,9 @@ def plan_workers(cfg: LoadConfig, pool: Sequence[str]) -> list[WorkerPlan]:
     specs: list[list[ConnSpec]] = [[] for _ in range(workers)]
     for index in range(cfg.connections):
         pairs = cfg.pairs if cfg.pairs is not None else pairs_for(index, pool, cfg.pairs_per_connection)
-        spec = ConnSpec(index, cfg.urls[index % len(cfg.urls)], pairs, verifies(index, cfg.verify_sample))
+        source = cfg.sources[index % len(cfg.sources)] if cfg.sources else None
+        url = cfg.urls[index % len(cfg.urls)]
+        spec = ConnSpec(index, url, pairs, verifies(index, cfg.verify_sample), source)
         specs[index % workers].append(spec)
     return [
         WorkerPlan(

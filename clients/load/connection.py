@@ -139,7 +139,9 @@ class LoadConnection(asyncio.Protocol):
             asyncio.get_running_loop().call_later(2.0, transport.close)  # the server should close first
 
 
-async def open_connection(uri: WebSocketURI, checker: StreamChecker, timeout: float) -> LoadConnection:
+async def open_connection(
+    uri: WebSocketURI, checker: StreamChecker, timeout: float, source: str | None = None
+) -> LoadConnection:
     """Connect, handshake and subscribe within ``timeout`` seconds.
 
     Raises OSError, TimeoutError or InvalidHandshake; the caller counts it and retries later.
@@ -147,7 +149,11 @@ async def open_connection(uri: WebSocketURI, checker: StreamChecker, timeout: fl
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
         _, connection = await loop.create_connection(
-            lambda: LoadConnection(uri, checker), uri.host, uri.port, ssl=True if uri.secure else None
+            lambda: LoadConnection(uri, checker),
+            uri.host,
+            uri.port,
+            ssl=True if uri.secure else None,
+            local_addr=None if source is None else (source, 0),
         )
         try:
             await connection.opened

@@ -43,6 +43,7 @@ class ConnSpec:
     url: str
     pairs: tuple[str, ...]
     verify: bool  # keep full books and verify every checksum (a sample of connections)
+    source: str | None = None  # local address to connect from (None: the system's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ class Worker:
             checker = StreamChecker(spec.pairs, self.counters, self.interval, spec.verify)
             try:
                 async with gate:
-                    connection = await open_connection(uri, checker, self.plan.open_timeout)
+                    connection = await open_connection(uri, checker, self.plan.open_timeout, spec.source)
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self.counters.connect_failures += 1
                 if self.counters.connect_failures <= 5 or self.counters.connect_failures % 1000 == 0:

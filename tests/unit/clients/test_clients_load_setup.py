@@ -97,6 +97,16 @@ def test_connections_are_dealt_over_processes_and_urls():
     assert LoadConfig(urls=("ws://a:1/ws",), connections=2, processes=8).worker_count == 2
 
 
+def test_source_addresses_are_dealt_round_robin():
+    cfg = config("--connections", "5", "--source", "127.0.0.1,127.0.0.2", "--pool", "2", "--processes", "1")
+    assert cfg.sources == ("127.0.0.1", "127.0.0.2")
+    specs = plan_workers(cfg, cfg.pool)[0].specs
+    assert [s.source for s in specs] == ["127.0.0.1", "127.0.0.2", "127.0.0.1", "127.0.0.2", "127.0.0.1"]
+    assert plan_workers(config("--connections", "2", "--pool", "2"), ("BTC-USD",))[0].specs[0].source is None
+    with pytest.raises(SettingError, match="--source"):
+        config("--source", "localhost")
+
+
 def test_http_url_follows_the_websocket_url():
     assert http_url("ws://127.0.0.1:8765/ws", "/pairs") == "http://127.0.0.1:8765/pairs"
     assert http_url("wss://example.com/ws", "/pairs") == "https://example.com:443/pairs"

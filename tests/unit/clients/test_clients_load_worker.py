@@ -103,3 +103,14 @@ async def test_an_unreachable_gateway_counts_failures_and_the_run_still_ends() -
     assert final["counters"]["connect_failures"] >= 2
     assert final["counters"]["connects"] == 0
     assert final["elapsed"] >= 0.5
+
+
+async def test_a_connection_can_come_from_a_chosen_local_address(server) -> None:
+    specs = (ConnSpec(0, server.url, ("BTC-USD",), False, source="127.0.0.2"),)
+    worker = Worker(WorkerPlan(0, specs, 30.0, interval=1.0, open_timeout=T, open_concurrency=1, ramp=0.0))
+    stop, _, task = await start(worker)
+    conn = await server.accept()
+    await conn.expect("subscribe")
+    assert conn.ws.remote_address[0] == "127.0.0.2"
+    stop.set()
+    assert (await task)["counters"]["connects"] == 1
