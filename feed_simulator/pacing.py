@@ -130,6 +130,8 @@ class BurstySchedule:
         while self._counts[-1] <= index:
             self._extend()
         i = bisect.bisect_right(self._counts, index) - 1
+        if i < 0:  # in a period already forgotten: long overdue
+            return self._starts[0]
         return self._starts[i] + (index - self._counts[i]) / self._seg_rates[i]
 
 

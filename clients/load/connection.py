@@ -48,6 +48,7 @@ class LoadConnection(asyncio.Protocol):
         self._protocol = ClientProtocol(uri, max_size=MAX_FRAME)
         self._transport: asyncio.Transport | None = None
         self._fragments: list[bytes] = []
+        self._close_timer = False
 
     # --- asyncio.Protocol ------------------------------------------------------------
 
@@ -135,8 +136,9 @@ class LoadConnection(asyncio.Protocol):
                 transport.write(data)
             elif transport.can_write_eof():
                 transport.write_eof()  # the protocol's signal that we are done writing
-        if self._protocol.close_expected():
-            asyncio.get_running_loop().call_later(2.0, transport.close)  # the server should close first
+        if self._protocol.close_expected() and not self._close_timer:
+            self._close_timer = True  # the server should close the TCP connection first; if not, we do
+            asyncio.get_running_loop().call_later(2.0, transport.close)
 
 
 async def open_connection(

@@ -106,6 +106,13 @@ def test_time_of_is_the_inverse_of_due(seed, indices):
             assert fresh.due(at - 1e-6) <= index  # and not before
 
 
+def test_a_loop_far_behind_a_long_schedule_is_told_to_hurry():
+    schedule = bursty(seed=2, rate=10.0)
+    assert schedule.due(4 * 3600.0) == pytest.approx(144_000, rel=0.1)  # hours later: old periods dropped
+    # Events of periods already forgotten are all simply "due long ago", at one instant in the past.
+    assert schedule.time_of(5) == schedule.time_of(500) <= 4 * 3600.0
+
+
 def test_the_seed_fixes_the_timeline():
     a, b, c = bursty(seed=5), bursty(seed=5), bursty(seed=6)
     times = [0.3 * i for i in range(200)]
