@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_CATCH_UP_ROUNDS = 5
 CATCH_UP_CONCURRENCY = 16
+MAX_RETRY_S = 10.0
 
 
 class Hub:
@@ -244,6 +245,7 @@ class Hub:
         self.spawn(self._catch_up(replica))
 
     async def _catch_up(self, replica: PairReplica) -> None:
+        ok = False
         try:
             async with self._catch_up_slots:
                 for _ in range(MAX_CATCH_UP_ROUNDS):
@@ -254,13 +256,27 @@ class Hub:
                     self.counters["replica_reloads"] += replica.reloads - reloads
                     self.counters["replica_history_fills"] += replica.history_fills - fills
                     if not replica.needs_catch_up:
+                        ok = replica.live or replica.state is ReplicaState.NO_DATA
                         return
                 log.error("%s: still behind after %d catch-up rounds", replica.pair, MAX_CATCH_UP_ROUNDS)
         except (RedisError, OSError) as exc:  # Redis went away; the reconnect path catches up again
             self.counters["redis_read_errors"] += 1
             log.warning("%s: catch-up failed: %s", replica.pair, exc)
+        except Exception:  # a stored stream that does not add up: keep serving the rest, retry later
+            self.counters["replica_integrity_errors"] += 1
+            log.exception("%s: catch-up failed", replica.pair)
         finally:
             self._catching_up.discard(replica.pair)
+            if ok:
+                replica.retry_s = 0.0
+            elif self.replicas.get(replica.pair) is replica and not replica.live:
+                # retried with backoff while anyone wants the pair: /health says stale meanwhile
+                replica.retry_s = min(MAX_RETRY_S, max(0.25, replica.retry_s * 2))
+                asyncio.get_running_loop().call_later(replica.retry_s, self._retry, replica)
+
+    def _retry(self, replica: PairReplica) -> None:
+        if self.replicas.get(replica.pair) is replica and not replica.live:
+            self.start_catch_up(replica)
 
     async def catch_up_all(self) -> None:
         """After a (re)connect: Pub/Sub dropped whatever was published meanwhile."""

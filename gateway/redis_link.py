@@ -126,6 +126,9 @@ class RedisLink:
                 await self._watch(sub)
             except (OSError, TimeoutError, PubSubClosedError, RedisError) as exc:
                 log.warning("redis link: %s", exc or type(exc).__name__)
+            except asyncio.CancelledError:
+                self.up = False
+                raise
             finally:
                 if sub is not None:
                     sub.abort()

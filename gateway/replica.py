@@ -64,6 +64,7 @@ class PairReplica:
         self.not_live_since: float | None = clock()
         self.sent: StreamPosition | None = None  # last position handed to the fan-out
         self._snapshot: tuple[str, int, bytes] | None = None
+        self.retry_s = 0.0  # backoff of the next catch-up after a failed one
         self.gaps = 0
         self.reloads = 0
         self.history_fills = 0

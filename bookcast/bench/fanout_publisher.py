@@ -156,17 +156,20 @@ class SyntheticPublisher:
         pairs: Iterable[str] | None = None,
         silent: Iterable[str] = (),
         now_ns: int | None = None,
+        spread_ns: int = 0,
     ) -> dict[str, int]:
         """Apply events, close one window, write it atomically; returns each written pair's seq.
 
         ``silent`` pairs are written (history, state) but not PUBLISHed: Pub/Sub "lost" them.
+        Events get exchange times spread over the ``spread_ns`` before the close.
         """
         names = list(self.pairs if pairs is None else pairs)
         start = time.time_ns()
+        rng = self.rng
         for pair in names:
             stream = self.pairs[pair]
-            for i in range(events_per_pair):
-                stream.event(start + i)
+            for _ in range(events_per_pair):  # events happened at any time during the window
+                stream.event(start - int(rng.random() * spread_ns))
         now = now_ns if now_ns is not None else time.time_ns()
         keys: list[str] = []
         argv: list[str | bytes | int] = [self.history, self.layout.pairs_key]
@@ -193,3 +196,31 @@ class SyntheticPublisher:
 
     def close(self) -> None:
         self.client.close()
+
+
+def publisher_main(pipe: object, redis_url: str, prefix: str, pairs: list[str], events: int) -> None:
+    """A publisher process (``multiprocessing``): ("start", window_ms) … ("stop", None).
+
+    Windows are paced on a fixed schedule; when it falls behind it starts the next window
+    at once rather than bursting to catch up (as md_service does).
+    """
+    publisher = SyntheticPublisher(redis_url, prefix, pairs, seed=42)
+    publisher.window()
+    pipe.send({"ready": True})  # type: ignore[attr-defined]
+    command, window_ms = pipe.recv()  # type: ignore[attr-defined]
+    late = 0
+    if command == "start":
+        period = window_ms / 1000
+        next_at = time.monotonic()
+        while not pipe.poll(0):  # type: ignore[attr-defined]
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late += 1
+                next_at = time.monotonic()
+            publisher.window(events_per_pair=events, spread_ns=int(period * 1e9))
+        pipe.recv()  # type: ignore[attr-defined]
+    pipe.send({"windows": publisher.windows, "deltas": publisher.deltas, "late": late})  # type: ignore[attr-defined]
+    publisher.close()

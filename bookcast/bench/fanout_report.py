@@ -1,0 +1,152 @@
+"""Figures of one fan-out benchmark run: process CPU and memory from /proc, latency, the table."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import median
+
+from hdrh.histogram import HdrHistogram
+
+from bookcast.bench.fanout_load import HIST_MAX_US
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def merge_histograms(encoded: list[str]) -> HdrHistogram:
+    hist = HdrHistogram(1, HIST_MAX_US, 3)
+    for blob in encoded:
+        hist.decode_and_add(blob)
+    return hist
+
+
+def percentiles_ms(hist: HdrHistogram) -> dict[str, float | None]:
+    if hist.get_total_count() == 0:
+        return {"p50": None, "p99": None, "p99.9": None, "max": None}
+    return {
+        "p50": hist.get_value_at_percentile(50) / 1000,
+        "p99": hist.get_value_at_percentile(99) / 1000,
+        "p99.9": hist.get_value_at_percentile(99.9) / 1000,
+        "max": hist.get_max_value() / 1000,
+    }
+
+
+@dataclass
+class RunResult:
+    """One server kind, one client count, one repeat."""
+
+    server: str
+    clients: int
+    window_ms: float
+    seconds: float
+    connected: int = 0
+    deltas_per_s: float = 0.0
+    frames_per_s: float = 0.0
+    bytes_per_s: float = 0.0
+    snapshots: int = 0
+    window_latency_ms: dict[str, float | None] = field(default_factory=dict)
+    exchange_latency_ms: dict[str, float | None] = field(default_factory=dict)
+    server_cpu: float = 0.0  # cores (1.0 = one core busy)
+    load_cpu: float = 0.0
+    publisher_cpu: float = 0.0
+    redis_cpu: float = 0.0
+    server_us_per_frame: float | None = None
+    kib_per_connection: float | None = None
+    windows_published: int = 0
+    late_windows: int = 0
+    closed: int = 0
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def combine(results: list[RunResult]) -> RunResult:
+    """The median of repeats (by field), keeping the first run's labels."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    out = RunResult(first.server, first.clients, first.window_ms, first.seconds)
+    for name in (
+        "connected", "deltas_per_s", "frames_per_s", "bytes_per_s", "snapshots", "server_cpu", "load_cpu",
+        "publisher_cpu", "redis_cpu", "windows_published", "late_windows", "closed",
+    ):  # fmt: skip
+        setattr(out, name, median(getattr(r, name) for r in results))
+    for name in ("server_us_per_frame", "kib_per_connection"):
+        values = [getattr(r, name) for r in results if getattr(r, name) is not None]
+        setattr(out, name, median(values) if values else None)
+    for name in ("window_latency_ms", "exchange_latency_ms"):
+        merged: dict[str, float | None] = {}
+        for key in ("p50", "p99", "p99.9", "max"):
+            values = [getattr(r, name).get(key) for r in results if getattr(r, name).get(key) is not None]
+            merged[key] = median(values) if values else None
+        setattr(out, name, merged)
+    out.notes = {"repeats": len(results)}
+    return out
+
+
+def table(results: list[RunResult]) -> str:
+    head = (
+        f"{'server':<8} {'clients':>7} {'win ms':>6} {'deltas/s':>10} {'frames/s':>9} {'MB/s':>6} "
+        f"{'win p50':>7} {'p99':>7} {'p99.9':>7} {'xch p50':>7} {'p99':>7} "
+        f"{'srv cpu':>7} {'load cpu':>8} {'µs/frame':>8} {'KiB/conn':>8} {'snaps':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        w, x = r.window_latency_ms, r.exchange_latency_ms
+        lines.append(
+            f"{r.server:<8} {r.clients:>7} {r.window_ms:>6g} "
+            f"{r.deltas_per_s:>10,.0f} {r.frames_per_s:>9,.0f} "
+            f"{r.bytes_per_s / 1e6:>6.1f} {_fmt(w.get('p50')):>7} {_fmt(w.get('p99')):>7} "
+            f"{_fmt(w.get('p99.9')):>7} {_fmt(x.get('p50')):>7} {_fmt(x.get('p99')):>7} "
+            f"{r.server_cpu:>7.2f} {r.load_cpu:>8.2f} {_fmt(r.server_us_per_frame, '.2f'):>8} "
+            f"{_fmt(r.kib_per_connection):>8} {r.snapshots:>6}"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: list[RunResult]) -> list[str]:
+    """Gateway against the baselines of the same client count and window."""
+    by_key = {(r.server, r.clients, r.window_ms): r for r in results}
+    lines = []
+    for (server, clients, window), gw in sorted(by_key.items(), key=lambda kv: (kv[0][2], kv[0][1])):
+        if server != "gateway":
+            continue
+        for other in ("bare", "naive"):
+            base = by_key.get((other, clients, window))
+            if base is None or not base.frames_per_s:
+                continue
+            frames = gw.frames_per_s / base.frames_per_s
+            line = (
+                f"{clients:>6} clients, {window:g} ms: gateway/{other} frames/s {frames:.2f}"
+                f", pair-deltas/s {gw.deltas_per_s / max(base.deltas_per_s, 1):.2f}"
+            )
+            if gw.server_us_per_frame and base.server_us_per_frame:
+                line += f", server µs/frame {gw.server_us_per_frame:.2f} vs {base.server_us_per_frame:.2f}"
+                line += f" (capacity ratio {base.server_us_per_frame / gw.server_us_per_frame:.2f})"
+            lines.append(line)
+    return lines
