@@ -1,0 +1,233 @@
+"""The fan-out, stale clients and subscribe/recovery, with fake connections and a fake Redis link.
+
+No sockets: a fake transport records the exact bytes each client would receive, so the
+grouping, the packing, the order of snapshot/replay/deltas and the conflation rules are
+checked with plain calls (plus one event-loop turn for the deferred flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from md_service_free_fixtures import Stream
+from websockets.protocol import CLOSED, OPEN
+
+from gateway.config import GatewayConfig
+from gateway.counters import Counters
+from gateway.fanout import FanOut
+from gateway.hub import Hub
+from gateway.replica import PairReplica, ReplicaState
+from gateway.slow import SlowClients
+from gateway.subscriptions import subscribe
+from mdcore.codec import decode_server_frame
+from mdcore.messages import Ack, Delta, Snapshot, StreamPosition, Subscribe
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.buffered = 0
+        self.fail = False
+
+    def write(self, data: bytes) -> None:
+        if self.fail:
+            raise RuntimeError("closed")
+        self.frames.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class FakeProtocol:
+    def __init__(self) -> None:
+        self.state = OPEN
+
+
+class FakeSession:
+    """Quacks like ClientSession for the fan-out."""
+
+    def __init__(self, *pairs: str) -> None:
+        self.pairs = set(pairs)
+        self.group: Any = None
+        self.transport = FakeTransport()
+        self.protocol = FakeProtocol()
+        self.lagging = False
+        self.lag_since = 0.0
+        self.lag_marks: dict[str, StreamPosition | None] = {}
+        self.peer = "test"
+
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is OPEN
+
+    def send(self, payload: bytes) -> bool:
+        from gateway.wsframe import text_frame
+
+        self.transport.write(text_frame(payload))
+        return True
+
+    def buffered_bytes(self) -> int:
+        return self.transport.buffered
+
+    def messages(self) -> list[object]:
+        out: list[object] = []
+        for frame in self.transport.frames:
+            header = 2 if frame[1] < 126 else 4
+            out += decode_server_frame(frame[header:])
+        return out
+
+
+async def turn() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def test_clients_with_the_same_pairs_share_one_frame_per_turn() -> None:
+    counters = Counters()
+    batches: list[dict] = []
+    fan = FanOut(counters, batches.append)
+    a, b, c = FakeSession("BTC-USD", "ETH-USD"), FakeSession("ETH-USD", "BTC-USD"), FakeSession("ETH-USD")
+    for s in (a, b, c):
+        fan.join(s)  # type: ignore[arg-type]
+    assert a.group is b.group and c.group is not a.group and len(fan.groups) == 2
+    fan.queue("BTC-USD", 1, b'{"d":"btc1"}')
+    fan.queue("ETH-USD", 7, b'{"d":"eth7"}')
+    fan.queue("BTC-USD", 2, b'{"d":"btc2"}')
+    await turn()
+    assert a.transport.frames == b.transport.frames
+    assert len(a.transport.frames) == 1 and a.transport.frames[0] is b.transport.frames[0]  # built once
+    assert a.transport.frames[0].endswith(b'[{"d":"btc1"},{"d":"btc2"},{"d":"eth7"}]')
+    assert c.transport.frames[0].endswith(b'{"d":"eth7"}')  # a lone message is not wrapped
+    assert counters["frames_built"] == 2 and counters["frames_out"] == 3 and counters["deltas_out"] == 7
+    assert list(batches[0]) == ["BTC-USD", "ETH-USD"]
+
+
+async def test_moving_leaving_closed_and_failing_sessions() -> None:
+    counters = Counters()
+    fan = FanOut(counters, lambda batch: None)
+    a, b = FakeSession("BTC-USD"), FakeSession("BTC-USD")
+    fan.join(a)  # type: ignore[arg-type]
+    fan.join(b)  # type: ignore[arg-type]
+    a.pairs.add("ETH-USD")
+    fan.join(a)  # type: ignore[arg-type]  # a new set: a new group
+    assert a.group is not b.group and len(fan.groups) == 2
+    b.protocol.state = CLOSED  # closing: never written to
+    fan.queue("BTC-USD", 1, b"1")
+    await turn()
+    assert len(a.transport.frames) == 1 and b.transport.frames == []
+    a.transport.fail = True
+    fan.queue("BTC-USD", 2, b"2")
+    await turn()
+    assert counters["write_errors"] == 1
+    fan.leave(a)  # type: ignore[arg-type]
+    fan.leave(b)  # type: ignore[arg-type]
+    assert fan.groups == {} and fan.by_pair == {}
+
+
+# --- the hub with a fake link ------------------------------------------------------------
+
+
+class FakeLink:
+    def __init__(self, streams: dict[str, Stream], history: dict[str, int]) -> None:
+        self.streams = streams
+        self.history = history  # pair -> oldest seq still in "Redis"
+        self.head = {pair: 20 for pair in streams}  # md_service's last seq
+        self.history_reads = 0
+        self.up = True
+
+    async def subscribe(self, pairs: list[str]) -> None:
+        return None
+
+    def unsubscribe(self, pair: str) -> None:
+        return None
+
+    async def known_pairs(self) -> set[str]:
+        return set(self.streams)
+
+    async def read_history(self, pair: str, epoch: str, seq: int) -> list[tuple[int, bytes]] | None:
+        self.history_reads += 1
+        stream = self.streams[pair]
+        if seq + 1 < self.history[pair]:
+            return None
+        return [(s, stream.delta(s)) for s in range(seq + 1, self.head[pair] + 1)]
+
+    async def load_book(self, pair: str):
+        return self.streams[pair].book_at(self.head[pair])
+
+
+def make_hub(windows: int = 30, recent: int = 5, history_from: int = 10) -> tuple[Hub, FakeLink, Stream]:
+    cfg = GatewayConfig(redis_url="redis://127.0.0.1:1/0", pairs=("ETH-USD",), recent_deltas=recent)
+    hub = Hub(cfg)
+    stream = Stream("ETH-USD", windows)
+    link = FakeLink({"ETH-USD": stream}, {"ETH-USD": history_from})
+    hub.link = link  # type: ignore[assignment]
+    return hub, link, stream
+
+
+def live_replica(hub: Hub, stream: Stream, at: int, recent_from: int) -> PairReplica:
+    replica = PairReplica("ETH-USD", hub._on_delta, hub._on_live, hub.cfg.recent_deltas)
+    replica.local = stream.book_at(at)
+    replica.state = ReplicaState.LIVE
+    replica.not_live_since = None
+    for seq in range(recent_from, at + 1):
+        replica.recent.append((seq, stream.delta(seq)))
+    hub.replicas["ETH-USD"] = replica
+    return replica
+
+
+@pytest.mark.parametrize(
+    ("since", "recovered", "reads"),
+    [(17, True, 0), (12, True, 1), (5, False, 1), (20, True, 0)],
+    ids=["memory", "history", "too-old", "up-to-date"],
+)
+async def test_subscribe_with_since_replays_or_snapshots_in_one_answer(since, recovered, reads) -> None:
+    hub, link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    session = FakeSession()
+    hub.open_session(session)  # type: ignore[arg-type]
+    op = Subscribe(("ETH-USD",), 9, {"ETH-USD": StreamPosition(stream.epoch, since)})
+    await subscribe(hub, session, op)  # type: ignore[arg-type]
+    messages = session.messages()
+    assert isinstance(messages[0], Ack) and messages[0].recovered is recovered and messages[0].id == 9
+    if recovered:
+        assert [m.seq for m in messages[1:]] == list(range(since + 1, 21))
+        assert all(isinstance(m, Delta) for m in messages[1:])
+    else:
+        assert [type(m) for m in messages[1:]] == [Snapshot] and messages[1].seq == 20
+    assert link.history_reads == reads and len(session.transport.frames) == 1  # all in one frame
+    # and then live deltas continue through the fan-out
+    hub.on_message("ETH-USD", stream.delta(21))
+    await turn()
+    assert session.messages()[-1].seq == 21
+
+
+async def test_a_stale_client_is_healed_with_snapshots_of_the_pairs_that_moved_only() -> None:
+    hub, _link, stream = make_hub()
+    replica = live_replica(hub, stream, at=20, recent_from=16)
+    replica.sent = replica.position
+    slow = SlowClients(hub)
+    session = FakeSession()
+    hub.open_session(session)  # type: ignore[arg-type]
+    await subscribe(hub, session, Subscribe(("ETH-USD",), 1))  # type: ignore[arg-type]
+    assert session.group is not None
+    slow.paused(session)  # type: ignore[arg-type]
+    assert session.lagging and session.group is None and hub.counters["slow_paused"] == 1
+    hub.on_message("ETH-USD", stream.delta(21))
+    await turn()
+    assert [type(m) for m in session.messages()] == [Ack, Snapshot]  # nothing while stale
+    slow.heal(session)  # type: ignore[arg-type]  # drained
+    assert [type(m) for m in session.messages()] == [Ack, Snapshot, Snapshot]
+    assert session.messages()[-1].seq == 21 and session.group is not None
+    hub.on_message("ETH-USD", stream.delta(22))
+    await turn()
+    assert session.messages()[-1].seq == 22
+    # stale again, but the pair does not move meanwhile: healing sends nothing
+    slow.paused(session)  # type: ignore[arg-type]
+    slow.heal(session)  # type: ignore[arg-type]
+    assert len(session.messages()) == 4 and hub.counters["slow_conflations"] == 2
+    assert hub.counters["slow_conflation_snapshots"] == 1
