@@ -1,7 +1,8 @@
-"""The client side of bookcast: local order books kept equal to the source, and ``watch``.
+"""The client side of bookcast: local order books kept equal to the source, ``watch`` and ``load``.
 
-``BookClient`` is the library a trading program drops in (see :mod:`clients.book_client`);
-``bookcast watch PAIR`` (:mod:`clients.watch`) shows one pair's live top of book.
+``BookClient`` is the library a trading program drops in (see :mod:`clients.book_client` and
+docs/clients.md); ``bookcast watch PAIR`` (:mod:`clients.watch`) shows one pair's live top of
+book; ``bookcast load`` (:mod:`clients.load`) is the WebSocket load generator.
 """
 
 from clients.backoff import Backoff

@@ -192,7 +192,7 @@ class SimulatedMarket:
             self._touched.clear()
             return chunk
         rng, act = self._rng, self._act
-        actions = rng.randint(1, self.params.max_actions)
+        actions = 1 + int(rng.random() * self.params.max_actions)  # 1..max_actions
         while True:
             for _ in range(actions):
                 act(rng)
@@ -311,12 +311,16 @@ class SimulatedMarket:
         if levels and u < ADD_NEAR:
             best_distance = (self._best[s] - inner) * out
             if u < ADD_NEAR / 2:  # improve on or join the best price
-                distance = max(0, best_distance - int(rng.expovariate(0.5)))
+                distance = best_distance - int(rng.expovariate(0.5))
+                if distance < 0:
+                    distance = 0
             else:  # just behind it, where the book should be dense
                 distance = best_distance + int(rng.expovariate(0.15))
         else:
             distance = int(rng.random() * self._span)
-        index = max(1, inner + out * distance)
+        index = inner + out * distance
+        if index < 1:
+            index = 1
         self._set(s, index, levels.get(index, 0) + self._size(distance))
         if len(levels) > self.params.max_levels:
             self._set(s, self._worst[s], 0)
@@ -337,7 +341,7 @@ class SimulatedMarket:
     def _scale(self, s: int, index: int, factor: float) -> None:
         lot = self.instrument.lot
         lots = self._levels[s][index] // lot
-        new_lots = max(1, round(lots * factor))
+        new_lots = int(lots * factor + 0.5) or 1
         self._set(s, index, (new_lots if new_lots != lots else lots + 1) * lot)
 
     def _requote(self, s: int, rng: random.Random) -> None:
@@ -345,7 +349,7 @@ class SimulatedMarket:
         levels = self._levels[s]
         if not levels:
             return
-        count = rng.randint(1, 2 * self.params.requote_levels - 1)
+        count = 1 + int(rng.random() * (2 * self.params.requote_levels - 1))
         out, index, worst = _OUT[s], self._best[s], self._worst[s]
         factors = self._factors
         while count:
@@ -400,7 +404,7 @@ class SimulatedMarket:
     def _size(self, distance: int) -> int:
         """Quantity units of a new order ``distance`` grid steps from the top: bigger further out."""
         mean = self._base_lots * (1.0 + self.params.size_slope * distance)
-        lots = max(1, round(mean * self._sizes[self._rng.getrandbits(10)]))
+        lots = int(mean * self._sizes[self._rng.getrandbits(10)] + 0.5) or 1
         return lots * self.instrument.lot
 
 
