@@ -33,7 +33,7 @@ from confluent_kafka import Producer
 from feed_simulator.config import FeedConfig
 from feed_simulator.delivery import DeliveryCounter, produce, producer_settings
 from feed_simulator.market import MarketParams, build_markets
-from feed_simulator.producer import run_feed
+from feed_simulator.producer import cpu_seconds, run_feed
 from feed_simulator.source import EventSource
 from feed_simulator.topic import ensure_topic
 from mdcore.instruments import default_pairs
@@ -56,34 +56,34 @@ def build_parser(prog: str = "python -m feed_simulator.bench") -> argparse.Argum
     return parser
 
 
-def measure_generate(pairs: list[str], seconds: float, params: MarketParams) -> tuple[float, float]:
-    """Events/s and changes/s of the markets and encoding alone, no Kafka."""
+def measure_generate(pairs: list[str], seconds: float, params: MarketParams) -> tuple[float, float, float]:
+    """Events/s, changes/s and changes per CPU-second of the markets and encoding alone, no Kafka."""
     source = EventSource(build_markets(pairs, 1, params))
     for market in source.markets:
         while market.seeding:
             market.next_changes()
     events = changes = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     deadline = start + seconds
     while time.perf_counter() < deadline:
         for _ in range(1000):
             changes += source.next_event(time.time_ns()).changes
         events += 1000
-    elapsed = time.perf_counter() - start
-    return events / elapsed, changes / elapsed
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return events / elapsed, changes / elapsed, changes / cpu
 
 
 def measure_produce(
     bootstrap: str, pairs: list[str], seconds: float, params: MarketParams
-) -> tuple[float, float]:
-    """Delivered events/s and changes/s of pre-generated events through the tuned producer."""
+) -> tuple[float, float, float]:
+    """Delivered events/s, changes/s and changes per CPU-second of pre-generated events."""
     source = EventSource(build_markets(pairs, 2, params))
     topic = _topic(bootstrap)
     events = [source.next_event(time.time_ns()) for _ in range(200_000)]
     producer = Producer(producer_settings(bootstrap))
     producer.list_topics(topic, timeout=10)
     counter = DeliveryCounter()
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_seconds()
     deadline = start + seconds
     sent = 0
     while time.monotonic() < deadline:
@@ -92,20 +92,24 @@ def measure_produce(
         sent += 1000
         producer.poll(0)
     producer.flush(30)
-    elapsed = time.monotonic() - start
-    return counter.delivered_events / elapsed, counter.delivered_changes / elapsed
+    elapsed, cpu = time.monotonic() - start, cpu_seconds() - cpu
+    return (
+        counter.delivered_events / elapsed,
+        counter.delivered_changes / elapsed,
+        counter.delivered_changes / cpu,
+    )
 
 
 def measure_feed(
     bootstrap: str, pairs: list[str], seconds: float, processes: int, max_actions: int
-) -> tuple[float, float]:
-    """The real feed flat out: delivered events/s and changes/s from its own report."""
+) -> tuple[float, float, float]:
+    """The real feed flat out: delivered events/s, changes/s and changes per CPU-second (its report)."""
     cfg = FeedConfig(
         bootstrap, topic=_topic(bootstrap), pairs=tuple(pairs), rate=FLAT_OUT, duration=seconds,
         seed=3, processes=processes, max_actions=max_actions, progress_interval=max(seconds, 1.0),
     )  # fmt: skip
     report = run_feed(cfg)
-    return report.events_per_s, report.changes_per_s
+    return report.events_per_s, report.changes_per_s, report.changes_per_cpu_s
 
 
 def _topic(bootstrap: str) -> str:
@@ -123,7 +127,12 @@ def run(args: argparse.Namespace, broker: BrokerFactory) -> dict[str, Any]:
     """All measurements, ``args.repeats`` times each; the medians and ratios."""
     pairs = default_pairs(args.pairs)
     params = MarketParams(max_actions=args.max_actions)
-    runs: dict[str, list[tuple[float, float]]] = {"generate": [], "produce": [], "feed-1": [], "feed-N": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {
+        "generate": [],
+        "produce": [],
+        "feed-1": [],
+        "feed-N": [],
+    }
     for repeat in range(args.repeats):
         runs["generate"].append(measure_generate(pairs, args.seconds, params))
         with broker() as bootstrap:
@@ -137,9 +146,10 @@ def run(args: argparse.Namespace, broker: BrokerFactory) -> dict[str, Any]:
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     medians = {
         name: {
-            "events_per_s": statistics.median(e for e, _ in values),
-            "changes_per_s": statistics.median(c for _, c in values),
-            "changes_per_s_runs": [round(c) for _, c in values],
+            "events_per_s": statistics.median(e for e, _, _ in values),
+            "changes_per_s": statistics.median(c for _, c, _ in values),
+            "changes_per_cpu_s": statistics.median(u for _, _, u in values),
+            "changes_per_s_runs": [round(c) for _, c, _ in values],
         }
         for name, values in runs.items()
     }
@@ -166,7 +176,9 @@ def print_table(result: dict[str, Any]) -> None:
         f"feed benchmark: {result['pairs']} pairs, {result['seconds']:g} s x {result['repeats']} repeats, "
         f"medians; up to {result['max_actions']} actions per event"
     )
-    print(f"  {'measurement':<34} {'events/s':>12} {'level changes/s':>16}")
+    print("  (changes/CPU-s counts every thread of the process, librdkafka's compression too:")
+    print("   what one process does per second of CPU, whatever else runs on the machine)")
+    print(f"  {'measurement':<34} {'events/s':>12} {'level changes/s':>16} {'changes/CPU-s':>14}")
     labels = {
         "generate": "generate only (no Kafka)",
         "produce": "baseline: produce pre-generated",
@@ -175,7 +187,10 @@ def print_table(result: dict[str, Any]) -> None:
     }
     for name, label in labels.items():
         figures = result["results"][name]
-        print(f"  {label:<34} {figures['events_per_s']:>12,.0f} {figures['changes_per_s']:>16,.0f}")
+        print(
+            f"  {label:<34} {figures['events_per_s']:>12,.0f} {figures['changes_per_s']:>16,.0f} "
+            f"{figures['changes_per_cpu_s']:>14,.0f}"
+        )
     ratios = result["ratios"]
     print(
         f"  feed-1 / baseline {ratios['feed_1_vs_produce_baseline']:.2f}   "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import resource
 import secrets
 import threading
 import time
@@ -153,6 +154,7 @@ def pump(
     )
     now = time.monotonic()
     start = now if start_at is None else start_at
+    cpu_before = cpu_seconds()
     if start > now:
         stop.wait(start - now)
     limit = math.inf if max_events is None else max_events
@@ -220,10 +222,17 @@ def pump(
         injected=dict(injector.counts) if injector is not None else {},
         injected_delivered=counter.delivered_injected,
         generate_elapsed=generated,
+        cpu_seconds=cpu_seconds() - cpu_before,
     )
     if publish is None:
         log.info("%s", report.summary())
     return report
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, every thread: librdkafka's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _rates(cfg: FeedConfig) -> dict[str, float]:

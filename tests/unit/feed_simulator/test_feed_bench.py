@@ -5,8 +5,11 @@ from feed_simulator.market import MarketParams
 
 
 def test_generation_alone_is_measured():
-    events, changes = bench.measure_generate(["BTC-USD", "ETH-USD"], 0.05, MarketParams(max_levels=30))
+    events, changes, per_cpu = bench.measure_generate(
+        ["BTC-USD", "ETH-USD"], 0.05, MarketParams(max_levels=30)
+    )
     assert events > 0 and changes > events  # several changes per event
+    assert per_cpu >= changes * 0.5  # it ran on at most one core
 
 
 def test_bad_arguments_and_a_missing_broker_exit_2(capsys):

@@ -49,14 +49,29 @@ def test_the_json_report_has_the_rates_and_the_counts():
     assert body["changes_per_s"] == pytest.approx(report.changes_per_s, rel=1e-3)
     assert body["changes_per_event"] == pytest.approx(report.delivered_changes / 500, rel=1e-3)
     assert (body["scenario"], body["mode"], body["seed"], body["pairs"]) == ("bursty", "live", 3, 2)
+    assert report.cpu_seconds > 0
+    assert body["changes_per_cpu_s"] == pytest.approx(report.delivered_changes / report.cpu_seconds, rel=1e-3)
 
 
 def test_parallel_reports_merge_over_the_common_time():
-    one = FeedReport(1, 100.0, 2.0, 200, 190, 900, 1, 9, injected={"duplicate": 2}, pairs=3)
-    two = FeedReport(1, 100.0, 2.5, 250, 250, 1000, 0, 0, injected={"duplicate": 1, "malformed": 4}, pairs=5)
+    one = FeedReport(1, 100.0, 2.0, 200, 190, 900, 1, 9, injected={"duplicate": 2}, pairs=3, cpu_seconds=1.0)
+    two = FeedReport(
+        1,
+        100.0,
+        2.5,
+        250,
+        250,
+        1000,
+        0,
+        0,
+        injected={"duplicate": 1, "malformed": 4},
+        pairs=5,
+        cpu_seconds=1.5,
+    )
     merged = merge_reports([one, two], elapsed=2.5, requested_rate=200.0)
     assert (merged.delivered_events, merged.delivered_changes, merged.processes) == (440, 1900, 2)
     assert merged.changes_per_s == 1900 / 2.5
     assert merged.injected == {"duplicate": 3, "malformed": 4}
     assert (merged.failed_events, merged.undelivered_events, merged.pairs) == (1, 9, 8)
     assert not merged.kept_up  # 176 events/s of 200 asked for
+    assert merged.cpu_seconds == 2.5 and merged.changes_per_cpu_s == 1900 / 2.5
