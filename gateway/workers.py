@@ -67,21 +67,24 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         log.info("starting %d workers on %s:%d", self.cfg.workers, self.cfg.host, port)
-        restarts: dict[int, float] = {}
+        delays: dict[int, float] = {}  # per worker: the backoff of its next restart
+        due: dict[int, float] = {}  # per dead worker: when to start it again
         try:
             for i in range(self.cfg.workers):
                 self.procs[i] = self._spawn(i, port)
             while not self.stopping:
+                now = time.monotonic()
                 for i, proc in list(self.procs.items()):
-                    code = proc.poll()
-                    if code is None or self.stopping:
+                    if i in due:
+                        if now >= due[i]:
+                            del due[i]
+                            self.procs[i] = self._spawn(i, port)
                         continue
-                    delay = min(MAX_RESTART_DELAY_S, max(0.5, restarts.get(i, 0.25) * 2))
-                    restarts[i] = delay
-                    log.error("worker %d exited with %s; restarting in %.1fs", i, code, delay)
-                    time.sleep(delay)
-                    if not self.stopping:
-                        self.procs[i] = self._spawn(i, port)
+                    code = proc.poll()
+                    if code is not None:
+                        delays[i] = min(MAX_RESTART_DELAY_S, max(0.5, delays.get(i, 0.25) * 2))
+                        due[i] = now + delays[i]
+                        log.error("worker %d exited with %s; restarting in %.1fs", i, code, delays[i])
                 time.sleep(0.2)
         finally:
             self._stop_all()

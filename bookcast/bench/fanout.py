@@ -157,7 +157,7 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
             pub_pipe, child = ctx.Pipe()
             pub_proc = ctx.Process(target=publisher_main, args=(child, redis.url, prefix, pairs, args.events))
             pub_proc.start()
-            stack.callback(pub_proc.kill)
+            stack.callback(_end_process, pub_proc)
             pub_pipe.recv()  # the streams exist before the server starts
         port = free_port()
         server = start_server(kind, port, redis.url, prefix, args, pairs, window_ms)
@@ -202,6 +202,13 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
         result.window_latency_ms = percentiles_ms(merge_histograms([h["window"] for h in hists]))
         result.exchange_latency_ms = percentiles_ms(merge_histograms([h["exchange"] for h in hists]))
     return result
+
+
+def _end_process(proc: mp.process.BaseProcess) -> None:
+    proc.join(5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
