@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from gateway.binance.config import load_binance_config
 from gateway.config import add_arguments, load_config
 from gateway.server import run_gateway
 from gateway.workers import Supervisor, die_with_supervisor
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
         cfg = load_config(args)
+        binance = load_binance_config()
     except SettingError as exc:
         print(f"bookcast gateway: {exc}", file=sys.stderr)
         return 2
@@ -50,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # uvloop has no Windows build; asyncio's loop works, slower
         import asyncio
 
-        asyncio.run(run_gateway(cfg))
+        asyncio.run(run_gateway(cfg, binance=binance))
     else:
-        uvloop.run(run_gateway(cfg))
+        uvloop.run(run_gateway(cfg, binance=binance))
     return 0
 
 

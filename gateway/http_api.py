@@ -56,7 +56,7 @@ class HttpApi:
     async def __call__(self, conn: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if url.path == WS_PATH and request.method == "GET":
-            return self._admit(conn, request, url.query)
+            return self.admit(conn, request, url.query)
         counters = self.hub.counters
         counters["http_requests"] += 1
         response = await self._rest(request, url.path, url.query)
@@ -71,7 +71,8 @@ class HttpApi:
         counters.count_error(refusal.code)
         return error_response(refusal.status, refusal.code, refusal.message)
 
-    def _admit(self, conn: ServerConnection, request: Request, query: str) -> Response | None:
+    def admit(self, conn: ServerConnection, request: Request, query: str) -> Response | None:
+        """Gatekeeping of a WebSocket upgrade (any dialect): None admits it, else the refusal."""
         cfg = self.hub.cfg
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return error_response(426, "upgrade_required", f"{WS_PATH} is a WebSocket endpoint")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -23,6 +23,7 @@ from gateway.redis_link import RedisLink
 from gateway.replica import PairReplica, ReplicaState
 from gateway.session import ClientSession
 from mdcore.errors import IntegrityError
+from mdcore.local_book import LocalBook
 from mdcore.messages import StreamPosition
 from mdcore.redis_layout import RedisLayout
 
@@ -33,6 +34,13 @@ CATCH_UP_CONCURRENCY = 16
 MAX_RETRY_S = 10.0
 
 
+class StreamListener(Protocol):
+    """Another consumer of the replicas' streams (a protocol dialect, see gateway.dialect_port)."""
+
+    def on_delta(self, pair: str, raw: bytes) -> None: ...
+    def on_reset(self, pair: str, local: LocalBook) -> None: ...
+
+
 class Hub:
     def __init__(self, cfg: GatewayConfig, counters: Counters | None = None) -> None:
         self.cfg = cfg
@@ -41,6 +49,7 @@ class Hub:
         self.subscribers: dict[str, set[ClientSession]] = {}
         self.waiting: dict[str, set[ClientSession]] = {}  # owed a snapshot once the replica is live
         self.sessions: set[ClientSession] = set()
+        self.listeners: list[StreamListener] = []
         self.fanout = FanOut(self.counters, self._on_batch)
         self.link = RedisLink(
             cfg.redis_url, RedisLayout(cfg.redis_prefix), self.counters, self.on_message, self.catch_up_all,
@@ -213,6 +222,8 @@ class Hub:
     def _on_delta(self, replica: PairReplica, seq: int, raw: bytes) -> None:
         self.counters["deltas_in"] += 1
         self.fanout.queue(replica.pair, seq, raw)
+        for listener in self.listeners:
+            listener.on_delta(replica.pair, raw)
 
     def _on_batch(self, batch: dict[str, list[tuple[int, bytes]]]) -> None:
         """Remember how far each pair's deltas went out (what a client going stale has seen)."""
@@ -226,6 +237,9 @@ class Hub:
         for fut in self._live_waiters.pop(pair, ()):
             if not fut.done():
                 fut.set_result(None)
+        if reset and replica.local is not None:
+            for listener in self.listeners:
+                listener.on_reset(pair, replica.local)
         if reset:
             # Deltas still pending are from before the reload; every subscriber gets the new book.
             self.fanout.pending.pop(pair, None)

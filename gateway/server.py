@@ -12,10 +12,16 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
 
+from gateway.binance.config import BinanceConfig, load_binance_config
+from gateway.binance.dialect import BinanceDialect
 from gateway.config import GatewayConfig
+from gateway.dialect_port import HubDialectPort
 from gateway.handler import serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
@@ -52,14 +58,48 @@ async def _every(period: float, job: object) -> None:
         await job()  # type: ignore[operator]
 
 
+def _routes(
+    hub: Hub, slow: SlowClients, http_api: HttpApi, dialect: BinanceDialect | None
+) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[Response | None]]]:
+    """The connection handler and ``process_request`` of the shared port: native, or a dialect's."""
+
+    async def handler(conn: GatewayConnection) -> None:
+        if dialect is not None and conn.request is not None and dialect.matches(conn.request.path):
+            await dialect.serve(conn)
+        else:
+            await serve_client(hub, slow, conn)
+
+    async def process_request(conn: ServerConnection, request: Request) -> Response | None:
+        if dialect is None or not dialect.matches(request.path):
+            return await http_api(conn, request)
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            refusal = http_api.admit(conn, request, urlsplit(request.path).query)  # same limits as /ws
+            if refusal is not None:
+                return refusal
+        return await dialect.process_request(conn, request)
+
+    return handler, process_request
+
+
 async def run_gateway(
-    cfg: GatewayConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+    cfg: GatewayConfig,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    binance: BinanceConfig | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
     hub = Hub(cfg)
     admission = Admission(cfg.max_connections, cfg.max_connections_per_ip)
     slow = SlowClients(hub)
     connection_class = type("Connection", (GatewayConnection,), {"hooks": _Hooks(cfg, slow, admission)})
+    binance = binance if binance is not None else load_binance_config()
+    dialect: BinanceDialect | None = None
+    if binance.enabled:
+        hub_port = HubDialectPort(hub)
+        dialect = hub_port.dialect = BinanceDialect(hub_port, binance)
+    http_api = HttpApi(hub, admission)
+    # On a port of its own the dialect may use Binance's bare paths: the main port keeps /ws.
+    handler, process_request = _routes(hub, slow, http_api, dialect if binance.port is None else None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -69,29 +109,29 @@ async def run_gateway(
         asyncio.create_task(slow.watch(), name="slow-clients"),
         asyncio.create_task(_every(cfg.audit_s, hub.audit), name="audit"),
     ]
+    if dialect is not None:
+        background.append(asyncio.create_task(dialect.run(), name="binance-ticks"))
     try:
-        async with serve(
-            lambda conn: serve_client(hub, slow, conn),  # type: ignore[arg-type]
-            cfg.host,
-            cfg.port,
-            create_connection=connection_class,
-            process_request=HttpApi(hub, admission),
-            max_size=cfg.max_frame_bytes,
-            max_queue=4,
-            write_limit=(cfg.high_water_bytes, cfg.low_water_bytes),
-            compression=None,  # per-client deflate would defeat encode-once fan-out
-            ping_interval=cfg.ping_interval_s,
-            ping_timeout=cfg.ping_timeout_s,
-            close_timeout=2,
-            server_header="bookcast",
-            reuse_port=cfg.reuse_port or None,
-            backlog=cfg.backlog,
-        ) as server:
+        async with contextlib.AsyncExitStack() as servers:
+            if dialect is not None and binance.port is not None:  # the dialect on a port of its own
+                await servers.enter_async_context(
+                    serve(dialect.serve, cfg.host, binance.port, process_request=dialect.process_request,
+                          compression=None, server_header="bookcast", reuse_port=cfg.reuse_port or None)
+                )  # fmt: skip
+                log.info("Binance dialect on http://%s:%d%s", cfg.host, binance.port, binance.prefix)
+            server = await servers.enter_async_context(
+                _serve_main(cfg, handler, process_request, connection_class)
+            )
             port = server.sockets[0].getsockname()[1] if server.sockets else cfg.port
             log.info("listening on ws://%s:%d/ws (REST: http://%s:%d/health)", cfg.host, port, cfg.host, port)
+            if dialect is not None and binance.port is None:
+                log.info("Binance dialect on http://%s:%d%s", cfg.host, port, binance.prefix)
             if ready is not None:
                 ready.set()
             await stop.wait()
+            if dialect is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(dialect.close_all(), cfg.shutdown_s / 2)
             await _shut_down(hub, server, cfg.shutdown_s)
     finally:
         for task in background:
@@ -100,6 +140,31 @@ async def run_gateway(
         await hub.link.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _serve_main(
+    cfg: GatewayConfig,
+    handler: Callable[..., Awaitable[None]],
+    process_request: Callable[..., Awaitable[Response | None]],
+    connection_class: type[GatewayConnection],
+) -> serve:
+    return serve(
+        handler,
+        cfg.host,
+        cfg.port,
+        create_connection=connection_class,
+        process_request=process_request,
+        max_size=cfg.max_frame_bytes,
+        max_queue=4,
+        write_limit=(cfg.high_water_bytes, cfg.low_water_bytes),
+        compression=None,  # per-client deflate would defeat encode-once fan-out
+        ping_interval=cfg.ping_interval_s,
+        ping_timeout=cfg.ping_timeout_s,
+        close_timeout=2,
+        server_header="bookcast",
+        reuse_port=cfg.reuse_port or None,
+        backlog=cfg.backlog,
+    )
 
 
 async def _shut_down(hub: Hub, server: Server, bound_s: float) -> None:

@@ -11,6 +11,7 @@ BENCHMARKS = {
         "bookcast.bench.fanout",
         "gateway: frames/s and latency for thousands of clients vs baselines",
     ),
+    "binance": ("gateway.binance.bench", "Binance dialect: encode cost per delta vs the native encoder"),
     "feed": (
         "bookcast.bench.feed",
         "feed_simulator: level changes/s into Kafka, 1 and N processes vs baselines",
