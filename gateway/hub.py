@@ -154,6 +154,7 @@ class Hub:
         self.waiting.pop(pair, None)
         self.replicas.pop(pair, None)
         self._audit_marks.pop(pair, None)
+        self.audit_fixed_at.pop(pair, None)
         self.fanout.pending.pop(pair, None)
         self.link.unsubscribe(pair)
 

@@ -64,6 +64,7 @@ class PairReplica:
         self.not_live_since: float | None = clock()
         self.sent: StreamPosition | None = None  # last position handed to the fan-out
         self._snapshot: tuple[str, int, bytes] | None = None
+        self._verified: tuple[str, int] | None = None  # position whose checksum was last checked
         self.retry_s = 0.0  # backoff of the next catch-up after a failed one
         self.gaps = 0
         self.reloads = 0
@@ -180,6 +181,17 @@ class PairReplica:
     def replay_after(self, seq: int) -> list[tuple[int, bytes]]:
         """The recent deltas after ``seq`` (may not reach back to ``seq + 1``)."""
         return [entry for entry in self.recent if entry[0] > seq]
+
+    def verified_book(self) -> LocalBook | None:
+        """The live book after checking its checksum (once per seq), or None if not live or wrong."""
+        local = self.local
+        if not self.live or local is None or local.epoch is None:
+            return None
+        if self._verified != (local.epoch, local.seq):
+            if book_checksum(local.book, local.instrument) != local.checksum:
+                return None
+            self._verified = (local.epoch, local.seq)
+        return local
 
     def snapshot_bytes(self) -> bytes:
         """The encoded snapshot at the current seq, verified against the stream's checksum.

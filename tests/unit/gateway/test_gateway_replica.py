@@ -163,3 +163,15 @@ def test_snapshot_is_verified_encoded_once_and_refused_if_the_book_is_wrong() ->
     replica.offer(stream.delta(4))
     with pytest.raises(IntegrityError):
         replica.snapshot_bytes()
+
+
+def test_verified_book_is_the_live_book_only_while_its_checksum_holds() -> None:
+    stream = Stream(PAIR, windows=3)
+    replica, _ = make(stream, 2)
+    assert replica.verified_book() is replica.local
+    assert replica.local is not None
+    replica.local.book.set_level("a", 999_999, 1)  # a replica bug: the book no longer matches
+    replica.offer(stream.delta(3))
+    assert replica.verified_book() is None
+    replica.state = ReplicaState.LOADING
+    assert replica.verified_book() is None
