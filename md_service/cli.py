@@ -12,7 +12,7 @@ from md_service.config import add_arguments, load_config
 from md_service.dead_letter import DeadLetters
 from md_service.kafka_source import KafkaSource
 from md_service.redis_store import RedisStore
-from md_service.service import MdService
+from md_service.service import MdService, settle_heap
 from mdcore.redis_layout import RedisLayout
 from mdcore.settings import SettingError
 
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.instance, cfg.topic, cfg.group_id, cfg.window_ms, cfg.redis_url, cfg.redis_prefix,
         f"; dead letters to {cfg.dead_letter_topic}" if cfg.dead_letter_topic else "",
     )  # fmt: skip
+    settle_heap()
     service.run()
     log.info("stopped")
     return 0

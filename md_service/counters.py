@@ -19,6 +19,7 @@ class MdCounters:
     """Monotonic counts since start; ``invalid`` is broken down by :attr:`InvalidEventError.kind`."""
 
     __slots__ = (
+        "build_latency_us",
         "dead_letter_failed",
         "dead_lettered",
         "deltas",
@@ -74,12 +75,14 @@ class MdCounters:
         self.redis_errors = 0
         self.kafka_errors = 0
         self.publish_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)
+        self.build_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)  # the close alone, before Redis
 
     def count_invalid(self, kind: str) -> None:
         self.events_invalid += 1
         self.invalid[kind] += 1
 
-    def record_publish(self, latency_us: int) -> None:
+    def record_publish(self, build_us: int, latency_us: int) -> None:
+        self.build_latency_us.record_value(min(max(1, build_us), _LATENCY_MAX_US))
         self.publish_latency_us.record_value(min(max(1, latency_us), _LATENCY_MAX_US))
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,11 +90,12 @@ class MdCounters:
         out: dict[str, Any] = {
             name: getattr(self, name)
             for name in self.__slots__
-            if name not in ("invalid", "publish_latency_us")
+            if name not in ("invalid", "publish_latency_us", "build_latency_us")
         }
         out["invalid"] = dict(self.invalid)
         hist = self.publish_latency_us
         for pct in (50, 99, 99.9):
             out[f"publish_ms_p{pct:g}"] = hist.get_value_at_percentile(pct) / 1000
         out["publish_ms_max"] = hist.get_max_value() / 1000
+        out["build_ms_p99"] = self.build_latency_us.get_value_at_percentile(99) / 1000
         return out

@@ -9,7 +9,7 @@ partition's ``position`` is the next offset to consume (after the last message h
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from md_service.pair_stream import PairStream, Position, WindowOutput
@@ -68,12 +68,17 @@ class Ownership:
             part.pairs = set()
             self.partitions[number] = part
 
-    def writes_for(self, outputs: list[WindowOutput], every: bool) -> list[PartitionWrite]:
-        """Partitions a window write names: those with outputs or a new position (all if ``every``)."""
+    def writes_for(
+        self, outputs: list[WindowOutput], every: bool, among: Collection[int] | None = None
+    ) -> list[PartitionWrite]:
+        """Partitions a window write names: those with outputs or a new position (all if ``every``).
+
+        ``among`` limits it to the partitions whose windows were closed.
+        """
         touched = {out.partition for out in outputs}
         writes = []
         for part in self.partitions.values():
-            if part.lost:
+            if part.lost or (among is not None and part.number not in among):
                 continue
             moved = part.position is not None and part.position != part.written
             if every or moved or part.number in touched:

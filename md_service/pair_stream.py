@@ -14,11 +14,13 @@ is wrong (see :mod:`md_service.window_script`).
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 
+from md_service.wire import WireLevel, wire_format
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
+from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
 from mdcore.coalesce import WindowChanges
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.events import Change
@@ -74,11 +76,14 @@ class PairStream:
         "missing",
         "pair",
         "partition",
+        "phase",
         "seq",
+        "snap_due",
         "snap_seq",
         "stored",
         "stored_xseq",
         "window",
+        "wire",
         "xseq",
     )
 
@@ -105,6 +110,9 @@ class PairStream:
         self.stored = stored  # what Redis holds (per the last successful write or load)
         self.stored_xseq = xseq
         self.full_next = False  # the next window publishes the whole book (a new epoch's start)
+        self.snap_due = False  # a periodic snapshot is due at the stored seq
+        self.phase = zlib.crc32(self.key)  # spreads the pairs' snapshots over windows
+        self.wire = wire_format(self.instrument)
         self.missing: list[tuple[int, int]] = []  # xseq ranges the exchange skipped
         self.window = WindowChanges()
 
@@ -151,19 +159,20 @@ class PairStream:
 
         A delta goes out if the book changed (the whole book after :meth:`restart_epoch`);
         a state-only write if only the xseq moved or ``check`` asks to confirm the stored
-        state. A snapshot is added when none is stored yet or ``snapshot_every`` seqs passed.
+        state. The first delta of a stream carries a snapshot (Redis must never hold a
+        stream it cannot rebuild); later snapshots, every ``snapshot_every`` seqs (each pair
+        at its own phase, so they do not all fall in one window), are only marked due here
+        and written after the window (:meth:`due_snapshot`), off the publishing path.
         """
         window = self.window
         self.window = WindowChanges()
-        inst = self.instrument
-        fp, fq = inst.format_price, inst.format_qty
+        wire, book = self.wire, self.book
+        whole = self.full_next or self.snap_seq is None
         if self.full_next:
-            bids = [(fp(p), fq(q)) for p, q in self.book.iter_side(BID)]
-            asks = [(fp(p), fq(q)) for p, q in self.book.iter_side(ASK)]
+            bids, asks = wire.levels(book.iter_side(BID)), wire.levels(book.iter_side(ASK))
         elif not window.is_empty():
-            net_bids, net_asks = window.net_levels(self.book)
-            bids = [(fp(p), fq(q)) for p, q in net_bids]
-            asks = [(fp(p), fq(q)) for p, q in net_asks]
+            net_bids, net_asks = window.net_levels(book)
+            bids, asks = wire.levels(net_bids), wire.levels(net_asks)
         else:
             bids = asks = []
         if not bids and not asks and not self.full_next:
@@ -173,18 +182,35 @@ class PairStream:
                 return WindowOutput(self.pair, self.partition, self.epoch, self.seq, self.xseq, b"", None,
                                     self.stored)  # fmt: skip
             return None
-        self.full_next = False
         self.seq += 1
-        checksum = book_checksum(self.book, inst)
+        snapshot = None
+        if whole:
+            snap = self.snapshot(now_ns, (bids, asks) if self.full_next else None)
+            checksum = snap.checksum
+            snapshot = encode_snapshot(snap)
+            self.snap_seq = self.seq
+            self.snap_due = False
+            self.full_next = False
+        else:
+            checksum = wire.checksum(book)
+            since = self.seq - (self.snap_seq or 0)
+            if since >= snapshot_every or (self.seq + self.phase) % snapshot_every == 0:
+                self.snap_due = True
         delta = Delta(
             self.pair, self.epoch, self.seq, now_ns, window.first_xts or now_ns, bids, asks, checksum
         )
-        snapshot = None
-        if self.snap_seq is None or self.seq - self.snap_seq >= snapshot_every:
-            snapshot = encode_snapshot(self.snapshot(now_ns, checksum))
-            self.snap_seq = self.seq
         return WindowOutput(self.pair, self.partition, self.epoch, self.seq, self.xseq, encode_delta(delta),
                             snapshot, self.stored)  # fmt: skip
+
+    def due_snapshot(self, now_ns: int) -> bytes | None:
+        """The encoded snapshot at the stored seq, if one is due (write it, then :meth:`snapshot_written`)."""
+        if not self.snap_due or self.stored != (self.epoch, self.seq):
+            return None
+        return encode_snapshot(self.snapshot(now_ns))
+
+    def snapshot_written(self, seq: int) -> None:
+        self.snap_seq = seq
+        self.snap_due = self.seq != seq
 
     def confirm(self, out: WindowOutput) -> None:
         """Redis accepted ``out``: it now holds this position."""
@@ -199,16 +225,16 @@ class PairStream:
         self.epoch = epoch
         self.seq = 0
         self.snap_seq = None
+        self.snap_due = False
         self.stored = replacing
         self.full_next = True
         self.window = WindowChanges()
 
-    def snapshot(self, now_ns: int, checksum: int | None = None) -> Snapshot:
-        inst = self.instrument
-        fp, fq = inst.format_price, inst.format_qty
-        return Snapshot(
-            self.pair, self.epoch, self.seq, now_ns,
-            [(fp(p), fq(q)) for p, q in self.book.iter_side(BID)],
-            [(fp(p), fq(q)) for p, q in self.book.iter_side(ASK)],
-            checksum if checksum is not None else book_checksum(self.book, inst),
-        )  # fmt: skip
+    def snapshot(
+        self, now_ns: int, levels: tuple[list[WireLevel], list[WireLevel]] | None = None
+    ) -> Snapshot:
+        """The whole book at the current seq (``levels``: the whole book, already formatted)."""
+        wire, book = self.wire, self.book
+        bids, asks = levels or (wire.levels(book.iter_side(BID)), wire.levels(book.iter_side(ASK)))
+        checksum = checksum_of_wire_levels(bids[:CHECKSUM_DEPTH], asks[:CHECKSUM_DEPTH])
+        return Snapshot(self.pair, self.epoch, self.seq, now_ns, bids, asks, checksum)

@@ -15,11 +15,14 @@ import redis
 from md_service.claim_script import CLAIM_LUA, Claim, claim_args, parse_claim
 from md_service.pair_stream import WindowOutput
 from md_service.window_script import (
+    WRITE_SNAPSHOTS_LUA,
     WRITE_WINDOW_LUA,
     PartitionWrite,
+    SnapshotWrite,
     WindowResult,
     md_key,
     parse_result,
+    snapshot_script_args,
     window_script_args,
 )
 from mdcore.errors import IntegrityError
@@ -71,6 +74,7 @@ class RedisStore:
         self._read_book = self.client.register_script(READ_BOOK_LUA)
         self._write_window = self.client.register_script(WRITE_WINDOW_LUA)
         self._claim = self.client.register_script(CLAIM_LUA)
+        self._write_snapshots = self.client.register_script(WRITE_SNAPSHOTS_LUA)
 
     def ping(self) -> bool:
         return bool(self.client.ping())
@@ -101,6 +105,11 @@ class RedisStore:
         """Write one window atomically (see :mod:`md_service.window_script`)."""
         keys, argv = window_script_args(self.layout, self.topic, parts, outputs, self.history)
         return parse_result(self._write_window(keys=keys, args=argv))
+
+    def write_snapshots(self, writes: Sequence[SnapshotWrite]) -> set[str]:
+        """Store periodic snapshots (fenced); returns the pairs whose snapshot was stored."""
+        keys, argv = snapshot_script_args(self.layout, self.topic, writes)
+        return {pair.decode() for pair in self._write_snapshots(keys=keys, args=argv)}
 
     def put_status(self, instance: str, payload: bytes, ttl_s: float) -> None:
         """Leave this instance's status where operators (and tests) can read it; it expires if we die."""

@@ -105,6 +105,56 @@ return {lost, refused}
 """
 
 
+# Periodic snapshots, written right after the window they belong to (off the publishing
+# path): stored only if the partition is still ours and the pair's state is still exactly
+# that seq, so a snapshot never describes another position than its snap_seq says.
+# KEYS: md hash, then per pair state, snap. ARGV: pairs-set key, then per pair: partition,
+# token, pair, epoch, seq, snapshot. Returns the pairs whose snapshot was stored.
+WRITE_SNAPSHOTS_LUA = """
+local md, pairs_key = KEYS[1], ARGV[1]
+local stored = {}
+local n = (#ARGV - 1) / 6
+for j = 0, n - 1 do
+  local a = 2 + j * 6
+  local state, snapkey = KEYS[2 + j * 2], KEYS[3 + j * 2]
+  local partition, pair, seq = ARGV[a], ARGV[a + 2], ARGV[a + 4]
+  if redis.call('HGET', md, 'owner:' .. partition) == ARGV[a + 1] then
+    local cur = redis.call('HMGET', state, 'epoch', 'seq')
+    if cur[1] == ARGV[a + 3] and tonumber(cur[2]) == tonumber(seq) then
+      redis.call('SET', snapkey, ARGV[a + 5])
+      redis.call('HSET', state, 'snap_seq', seq)
+      redis.call('HSET', md, 'pair:' .. pair, partition)
+      redis.call('SADD', pairs_key, pair)
+      table.insert(stored, pair)
+    end
+  end
+end
+return stored
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotWrite:
+    pair: str
+    partition: int
+    token: str
+    epoch: str
+    seq: int
+    snapshot: bytes
+
+
+def snapshot_script_args(
+    layout: RedisLayout, topic: str, writes: Sequence[SnapshotWrite]
+) -> tuple[list[str], list[str | bytes | int]]:
+    """KEYS and ARGV of :data:`WRITE_SNAPSHOTS_LUA`."""
+    keys = [md_key(layout, topic)]
+    argv: list[str | bytes | int] = [layout.pairs_key]
+    for w in writes:
+        keys += [layout.state_key(w.pair), layout.snapshot_key(w.pair)]
+        argv += [w.partition, w.token, w.pair, w.epoch, w.seq, w.snapshot]
+    return keys, argv
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionWrite:
     """One partition's part of a window: its owner token and the offset to store (None: keep)."""

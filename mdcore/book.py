@@ -8,6 +8,7 @@ quantity 0 does not exist; setting a level to 0 removes it (a no-op if absent).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from operator import neg
 
 from sortedcontainers import SortedDict
@@ -64,8 +65,8 @@ class OrderBook:
         levels = self.side(side)
         if depth is None or depth >= len(levels):
             return list(levels.items())
-        items = levels.items()
-        return [items[i] for i in range(depth)]
+        # Iterating keys is C-speed and lookups are plain dict ones; indexing a SortedDict is not.
+        return [(price, levels[price]) for price in islice(levels, depth)]
 
     def iter_side(self, side: str) -> Iterator[Level]:
         return iter(self.side(side).items())

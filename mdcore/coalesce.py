@@ -52,9 +52,9 @@ class WindowChanges:
 
     def net_levels(self, book: OrderBook) -> tuple[list[Level], list[Level]]:
         """The levels whose quantity changed over the window, best first; qty 0 = removed."""
-        bids = sorted(
-            ((p, book.qty(BID, p)) for p, q0 in self._bid_prior.items() if book.qty(BID, p) != q0),
-            reverse=True,
-        )
-        asks = sorted((p, book.qty(ASK, p)) for p, q0 in self._ask_prior.items() if book.qty(ASK, p) != q0)
+        bid_levels, ask_levels = book.side(BID), book.side(ASK)
+        bids = [(p, q) for p, q0 in self._bid_prior.items() if (q := bid_levels.get(p, 0)) != q0]
+        asks = [(p, q) for p, q0 in self._ask_prior.items() if (q := ask_levels.get(p, 0)) != q0]
+        bids.sort(reverse=True)
+        asks.sort()
         return bids, asks

@@ -13,7 +13,7 @@ from stack_helpers import stored_book, unique
 
 from md_service.pair_stream import PairStream
 from md_service.redis_store import RedisStore
-from md_service.window_script import PartitionWrite
+from md_service.window_script import PartitionWrite, SnapshotWrite
 from mdcore.codec import decode_delta
 from mdcore.redis_layout import RedisLayout
 
@@ -166,3 +166,21 @@ def test_reclaiming_takes_only_a_partition_nobody_owns(store, prefix, infra) -> 
     assert store.write_window(
         [PartitionWrite(0, "me/1", None), PartitionWrite(1, "me/1", None)], []
     ).lost == {1: "other/2"}
+
+
+def test_a_periodic_snapshot_is_stored_only_for_the_position_it_describes(store, prefix, infra) -> None:
+    store.claim("me/1", [0])
+    stream = PairStream(PAIR, "e1", partition=0)
+    for xseq in range(1, 4):
+        out = step(stream, xseq, 100 + xseq, 1)
+        assert store.write_window([PartitionWrite(0, "me/1", xseq)], [out]).clean
+        stream.confirm(out)
+    stream.snap_due = True
+    snap = stream.due_snapshot(now_ns=9)
+    assert snap is not None
+    late = SnapshotWrite(PAIR, 0, "me/1", "e1", 2, snap)  # Redis is at seq 3 by now: refused
+    assert store.write_snapshots([late]) == set()
+    assert store.write_snapshots([SnapshotWrite(PAIR, 0, "other/2", "e1", 3, snap)]) == set()  # not ours
+    assert store.write_snapshots([SnapshotWrite(PAIR, 0, "me/1", "e1", 3, snap)]) == {PAIR}
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert (state.seq, state.snap_seq) == (3, 3) and book.book == stream.book

@@ -67,3 +67,16 @@ def test_settings_read_from_the_environment() -> None:
 def test_bad_settings_fail_fast_naming_the_key(env, key) -> None:
     with pytest.raises(SettingError, match=key):
         load(env)
+
+
+def test_counters_export_as_plain_json() -> None:
+    import orjson
+
+    from md_service.counters import MdCounters
+
+    counters = MdCounters()
+    counters.count_invalid("bad_side")
+    counters.record_publish(800, 2_500)
+    out = orjson.loads(orjson.dumps(counters.as_dict()))
+    assert out["invalid"] == {"bad_side": 1} and out["events_invalid"] == 1
+    assert 2.4 < out["publish_ms_p99"] < 2.6 and 0.7 < out["build_ms_p99"] < 0.9

@@ -45,3 +45,11 @@ def test_a_lost_partition_drops_its_streams_and_is_never_written() -> None:
     assert [w.partition for w in own.writes_for([], every=True)] == [1]
     own.own([0], "tok2")  # a later assignment gives it back: owned afresh
     assert own.owned_numbers() == [0, 1] and own.partitions[0].token == "tok2"
+
+
+def test_a_slot_writes_only_its_own_partitions() -> None:
+    own = Ownership()
+    own.own([0, 1, 2, 3], "tok")
+    for part in own.partitions.values():
+        part.position = 9
+    assert [w.partition for w in own.writes_for([output(2)], every=True, among=[1, 3])] == [1, 3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from md_service.pair_stream import EventOutcome, PairStream, new_epoch
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.local_book import LocalBook
@@ -79,23 +81,50 @@ def test_deltas_and_periodic_snapshots_rebuild_the_same_book() -> None:
     stream = PairStream(PAIR, new_epoch(1_795_000_000_000_000_000))
     stream.full_next = True
     client = LocalBook(PAIR)
-    snapshots = 0
+    snapshot_seqs = []
     for i in range(1, 40):
         apply(stream, i, ("b", 100_00 - (i % 7), i), ("a", 101_00 + (i % 5), 0 if i % 3 == 0 else i))
         out = stream.close_window(now_ns=i, snapshot_every=10)
         assert out is not None
         stream.confirm(out)
-        if out.snapshot is not None:
-            snapshots += 1
+        if out.snapshot is not None:  # only the stream's first delta carries one inline
+            snapshot_seqs.append(out.seq)
             snap = decode_snapshot(out.snapshot)
+            assert snap.seq == out.seq == 1 and snap.checksum == decode_delta(out.delta).checksum
+            client.load_snapshot(snap)
+            continue
+        later = stream.due_snapshot(now_ns=i)  # written after the window, when due
+        if later is not None:
+            snapshot_seqs.append(out.seq)
+            stream.snapshot_written(out.seq)
+            snap = decode_snapshot(later)
             assert snap.seq == out.seq and snap.checksum == decode_delta(out.delta).checksum
-            if not client.synced:
-                client.load_snapshot(snap)
-                continue
-        if client.synced:
-            assert client.apply_delta(decode_delta(out.delta))  # verifies the checksum too
-    assert snapshots == 4  # seq 1, 11, 21, 31
+        assert client.apply_delta(decode_delta(out.delta))  # verifies the checksum too
+    gaps = [b - a for a, b in pairwise(snapshot_seqs)]
+    assert snapshot_seqs[0] == 1 and len(snapshot_seqs) >= 4 and max(gaps) <= 10
     assert client.book == stream.book and client.seq == stream.seq
+
+
+def test_snapshots_of_different_pairs_fall_in_different_windows() -> None:
+    phases = set()
+    for pair in ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOT-USD", "LTC-USD"):
+        stream = PairStream(pair, "e", seq=20, snap_seq=20, stored=("e", 20))
+        for i in range(21, 31):
+            stream.apply(i, i, [("b", 1000 + i, 1)])
+            stream.confirm(stream.close_window(i, 10))
+            if stream.snap_due:
+                phases.add(stream.seq % 10)
+                break
+    assert len(phases) >= 3  # not all at the same seq
+
+
+def test_a_due_snapshot_waits_until_its_window_is_stored() -> None:
+    stream = PairStream(PAIR, "e", seq=9, snap_seq=0, stored=("e", 9))
+    apply(stream, 1, ("b", 100, 1))
+    out = stream.close_window(1, 10)
+    assert stream.snap_due and stream.due_snapshot(1) is None  # Redis does not hold seq 10 yet
+    stream.confirm(out)
+    assert decode_snapshot(stream.due_snapshot(1) or b"").seq == 10
 
 
 def test_new_epoch_publishes_the_whole_book_at_once_even_if_quiet() -> None:

@@ -1,0 +1,67 @@
+"""Integer levels -> canonical wire strings, fast: the cost of closing a window.
+
+Exactly :meth:`mdcore.instruments.Instrument.format_price` / ``format_qty`` (a unit test
+holds them together), but prices are remembered (a book's prices repeat window after
+window) and quantities use one precompiled ``%`` format instead of building an f-string
+spec per call. The checksum is computed from the same strings, by
+:func:`mdcore.checksum.checksum_of_wire_levels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mdcore.book import ASK, BID, OrderBook
+from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
+from mdcore.instruments import Instrument
+
+_PRICE_CACHE_LIMIT = 1 << 16
+
+WireLevel = tuple[str, str]
+
+
+class WireFormat:
+    """One instrument's level formatting."""
+
+    __slots__ = ("_pfmt", "_prices", "_pscale", "_qfmt", "_qscale")
+
+    def __init__(self, inst: Instrument) -> None:
+        self._pscale, self._pfmt = 10**inst.price_decimals, _pattern(inst.price_decimals)
+        self._qscale, self._qfmt = 10**inst.qty_decimals, _pattern(inst.qty_decimals)
+        self._prices: dict[int, str] = {}
+
+    def price(self, units: int) -> str:
+        text = self._prices.get(units)
+        if text is None:
+            if len(self._prices) >= _PRICE_CACHE_LIMIT:
+                self._prices.clear()
+            text = self._prices[units] = self._pfmt % divmod(units, self._pscale)
+        return text
+
+    def qty(self, units: int) -> str:
+        return self._qfmt % divmod(units, self._qscale)
+
+    def levels(self, levels: Iterable[tuple[int, int]]) -> list[WireLevel]:
+        prices, price, qfmt, qscale = self._prices, self.price, self._qfmt, self._qscale
+        return [(prices.get(p) or price(p), qfmt % divmod(q, qscale)) for p, q in levels]
+
+    def checksum(self, book: OrderBook) -> int:
+        """The protocol checksum of the book (its best 25 levels a side)."""
+        return checksum_of_wire_levels(
+            self.levels(book.top(BID, CHECKSUM_DEPTH)), self.levels(book.top(ASK, CHECKSUM_DEPTH))
+        )
+
+
+def _pattern(decimals: int) -> str:
+    """``%`` format of ``divmod(units, 10**decimals)``: "1.05" style, or just the whole part."""
+    return "%d%.0s" if decimals == 0 else f"%d.%0{decimals}d"  # "%.0s" swallows the zero remainder
+
+
+_FORMATS: dict[str, WireFormat] = {}
+
+
+def wire_format(inst: Instrument) -> WireFormat:
+    found = _FORMATS.get(inst.pair)
+    if found is None:
+        found = _FORMATS[inst.pair] = WireFormat(inst)
+    return found
