@@ -53,6 +53,7 @@ HELP: dict[str, str] = {
     "redis_connects": "Pub/Sub connections established",
     "redis_disconnects": "Pub/Sub connections lost (including ones found dead by pings)",
     "redis_dead_links": "Pub/Sub connections declared dead because nothing came back in time",
+    "redis_watch_late": "link checks skipped because this process's event loop was starved",
     "redis_read_errors": "failed reads of books, history or state",
     "replica_gaps": "seq gaps seen on Pub/Sub (filled from history or by a reload)",
     "replica_reloads": "full book loads of a replica",

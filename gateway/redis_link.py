@@ -142,14 +142,25 @@ class RedisLink:
             delay = min(delay * 2, MAX_BACKOFF_S)
 
     async def _watch(self, sub: Subscriber) -> None:
-        """Ping while the connection lives; return when it closes or stays silent too long."""
+        """Ping while the connection lives; return when it closes or stays silent too long.
+
+        Silence is judged only while this process itself keeps time: if the event loop was
+        starved (a long fan-out, a busy machine), the answer may be sitting unread in the
+        socket, so a late wake-up postpones the verdict instead of killing a healthy link.
+        """
         while not sub.closed.done():
             sub.ping()
+            pinged = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(sub.closed), self._ping_s)
-            if time.monotonic() - sub.last_rx > self._dead_s:
+            now = time.monotonic()
+            silent = now - sub.last_rx
+            if now - pinged > 2 * self._ping_s and silent <= 3 * self._dead_s:
+                self.counters["redis_watch_late"] += 1  # judged anyway after three times the deadline
+                continue
+            if silent > self._dead_s:
                 self.counters["redis_dead_links"] += 1
-                log.error("redis link silent for %.1fs: declaring it dead", time.monotonic() - sub.last_rx)
+                log.error("redis link silent for %.1fs: declaring it dead", silent)
                 return
 
     # --- reads ---------------------------------------------------------------------------

@@ -31,6 +31,9 @@ from bookcast.bench.fanout_report import (
     RunResult,
     combine,
     cpu_seconds,
+    cpu_split,
+    goals,
+    machine_busy_seconds,
     merge_histograms,
     percentiles_ms,
     ratios,
@@ -175,14 +178,13 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
             server.send_signal(signal.SIGUSR1)  # bare: start broadcasting
         time.sleep(args.warmup)
         marks = load.ask("measure", True)
-        cpu0 = (cpu_seconds(server.pid), load.cpu(), cpu_seconds(pub_proc.pid) if pub_proc else 0.0,
-                cpu_seconds(redis.pid))  # fmt: skip
+        pids = [server.pid, pub_proc.pid if pub_proc else 0, redis.pid]
+        cpu0, busy0, self0 = _cpu(pids, load), machine_busy_seconds(), cpu_seconds(os.getpid())
         t0 = time.monotonic()
         time.sleep(args.seconds)
         marks = load.ask("mark")
         elapsed = time.monotonic() - t0
-        cpu1 = (cpu_seconds(server.pid), load.cpu(), cpu_seconds(pub_proc.pid) if pub_proc else 0.0,
-                cpu_seconds(redis.pid))  # fmt: skip
+        cpu1, busy1, self1 = _cpu(pids, load), machine_busy_seconds(), cpu_seconds(os.getpid())
         hists = load.ask("histograms")
         if pub_pipe is not None:
             pub_pipe.send(("stop", None))
@@ -197,11 +199,19 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
         result.server_cpu, result.load_cpu, result.publisher_cpu, result.redis_cpu = (
             (b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)
         )
+        ours = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) + (self1 - self0)
+        result.other_cpu = max(0.0, (busy1 - busy0 - ours) / elapsed)
         if frames:
             result.server_us_per_frame = result.server_cpu * elapsed / frames * 1e6
         result.window_latency_ms = percentiles_ms(merge_histograms([h["window"] for h in hists]))
         result.exchange_latency_ms = percentiles_ms(merge_histograms([h["exchange"] for h in hists]))
     return result
+
+
+def _cpu(pids: list[int], load: LoadPool) -> tuple[float, float, float, float]:
+    """CPU seconds so far of the server, the load processes, the publisher and Redis."""
+    server, publisher, redis = (cpu_seconds(pid) if pid else 0.0 for pid in pids)
+    return server, load.cpu(), publisher, redis
 
 
 def _end_process(proc: mp.process.BaseProcess) -> None:
@@ -264,6 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in ratios(results):
         print(line)
+    print("\nCPU (cores busy, of", os.cpu_count(), "):")
+    for line in cpu_split(results):
+        print("  " + line)
+    print("\ngoals:")
+    for line in goals(results, args.saturation_window_ms):
+        print("  " + line)
     if args.json:
         args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2))
         print(f"\nwrote {args.json}")

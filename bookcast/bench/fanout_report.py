@@ -23,6 +23,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy so far (from /proc/stat), to see what else ran meanwhile."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
 def rss_bytes(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -70,6 +80,7 @@ class RunResult:
     load_cpu: float = 0.0
     publisher_cpu: float = 0.0
     redis_cpu: float = 0.0
+    other_cpu: float = 0.0  # cores busy with processes outside the benchmark (a shared machine)
     server_us_per_frame: float | None = None
     kib_per_connection: float | None = None
     windows_published: int = 0
@@ -93,7 +104,7 @@ def combine(results: list[RunResult]) -> RunResult:
     out = RunResult(first.server, first.clients, first.window_ms, first.seconds)
     for name in (
         "connected", "deltas_per_s", "frames_per_s", "bytes_per_s", "snapshots", "server_cpu", "load_cpu",
-        "publisher_cpu", "redis_cpu", "windows_published", "late_windows", "closed",
+        "publisher_cpu", "redis_cpu", "other_cpu", "windows_published", "late_windows", "closed",
     ):  # fmt: skip
         setattr(out, name, median(getattr(r, name) for r in results))
     for name in ("server_us_per_frame", "kib_per_connection"):
@@ -150,3 +161,57 @@ def ratios(results: list[RunResult]) -> list[str]:
                 line += f" (capacity ratio {base.server_us_per_frame / gw.server_us_per_frame:.2f})"
             lines.append(line)
     return lines
+
+
+def _mark(ok: bool) -> str:
+    return "[met]   " if ok else "[MISSED]"
+
+
+def goals(results: list[RunResult], saturation_window_ms: float) -> list[str]:
+    """The issue's three goals, each with the figure measured in this run."""
+    gw = {(r.clients, r.window_ms): r for r in results if r.server == "gateway"}
+    bare = {(r.clients, r.window_ms): r for r in results if r.server == "bare"}
+    lines = []
+    target = gw.get((5000, 100.0))
+    if target is not None:
+        p99 = target.window_latency_ms.get("p99")
+        ok = p99 is not None and p99 < 50 and target.deltas_per_s >= 0.95 * 400_000
+        lines.append(
+            f"{_mark(ok)} 5,000 clients x 8 pairs at 100 ms: {target.deltas_per_s:,.0f} pair-deltas/s "
+            f"(400,000 offered), window -> receipt p99 {_fmt(p99)} ms (goal < 50)"
+        )
+    keys = [
+        max((k for k in gw if k in bare and k[1] != saturation_window_ms), default=None),
+        max((k for k in gw if k in bare and k[1] == saturation_window_ms), default=None),
+    ]
+    for key in [k for k in keys if k is not None]:
+        g, b = gw[key], bare[key]
+        if not b.frames_per_s:
+            continue
+        ratio = g.frames_per_s / b.frames_per_s
+        capacity = None
+        if g.server_us_per_frame and b.server_us_per_frame:
+            capacity = b.server_us_per_frame / g.server_us_per_frame
+        lines.append(
+            f"{_mark(ratio >= 0.85)} saturation ({key[0]:,} clients, {key[1]:g} ms): frames/s {ratio:.2f} of "
+            f"bare's ({g.frames_per_s:,.0f} vs {b.frames_per_s:,.0f}; pair-deltas/s "
+            f"{g.deltas_per_s / max(b.deltas_per_s, 1):.2f}x); server CPU per frame "
+            f"{_fmt(g.server_us_per_frame, '.2f')} vs {_fmt(b.server_us_per_frame, '.2f')} µs, "
+            f"capacity {_fmt(capacity, '.2f')}x bare's (goal >= 0.85)"
+        )
+    idle = [
+        r.kib_per_connection for r in gw.values() if r.kib_per_connection is not None and r.clients >= 1000
+    ]
+    if idle:
+        worst = max(idle)
+        lines.append(f"{_mark(worst < 30)} memory per idle connection: up to {worst:.1f} KiB (goal < 30)")
+    return lines
+
+
+def cpu_split(results: list[RunResult]) -> list[str]:
+    return [
+        f"{r.server:<8} {r.clients:>6} clients {r.window_ms:>4g} ms: server {r.server_cpu:.2f}, "
+        f"load {r.load_cpu:.2f}, publisher {r.publisher_cpu:.2f}, redis {r.redis_cpu:.2f}; "
+        f"outside the benchmark {r.other_cpu:.2f} cores"
+        for r in results
+    ]
