@@ -16,6 +16,7 @@ import orjson
 from confluent_kafka import KafkaException
 
 from feed_simulator.config import parse_config
+from feed_simulator.metrics import FeedMetrics, load_metrics_config
 from feed_simulator.producer import run_feed
 from feed_simulator.recording import RecordingError
 from mdcore.settings import SettingError
@@ -51,12 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         cfg = parse_config(argv)
+        metrics_cfg = load_metrics_config()
     except SettingError as exc:
         print(f"bookcast feed: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help (0) or a malformed flag (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     stop = threading.Event()
+    metrics = FeedMetrics()
+    metrics.serve(metrics_cfg)
     try:
         with stop_on_signals(stop):
             report = run_feed(cfg, stop=stop)
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.warning("interrupted again: stopped without waiting for the last deliveries")
         return 130
+    finally:
+        metrics.close()
     if cfg.json_report:
         Path(cfg.json_report).write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
     return 0 if report.failed_events == 0 and report.undelivered_events == 0 else 1

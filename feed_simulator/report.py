@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 log = logging.getLogger("feed_simulator.producer")
 
@@ -120,9 +120,14 @@ class Progress:
 
     ``read`` returns the running totals ``(delivered events, delivered changes, failed)``;
     the behind-schedule figure makes a generator that cannot keep up visible at once.
+    The newest one is :attr:`latest`, where the metrics exporter (:mod:`feed_simulator.metrics`)
+    reads the running run's totals, whichever way (generated, replayed, parallel) it runs.
     """
 
+    latest: ClassVar[Progress | None] = None
+
     def __init__(self, read: Callable[[], tuple[int, int, int]], interval: float, now: float) -> None:
+        Progress.latest = self
         self._read = read
         self._interval = interval
         self._next = now + interval
@@ -130,6 +135,10 @@ class Progress:
 
     def due(self, now: float) -> bool:
         return now >= self._next
+
+    def totals(self) -> tuple[int, int, int]:
+        """Delivered events, delivered level changes and failures so far."""
+        return self._read()
 
     def report(self, now: float, queued: int | None = None, behind: int | None = None) -> None:
         events, changes, failed = self._read()
