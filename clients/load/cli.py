@@ -31,6 +31,7 @@ from clients.load.config import LoadConfig, build_parser, fetch_pool, load_confi
 from clients.load.limits import ephemeral_ports, needed_per_process, raise_fd_limit
 from clients.load.report import LoadReport, WorkerResult, progress_line
 from clients.load.stats import Latencies, LoadCounters
+from clients.load.status import StatusPublisher, load_status
 from clients.load.worker import WorkerPlan, worker_main
 from mdcore.settings import SettingError
 
@@ -120,11 +121,16 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
     for process in workers:
         process.start()
     finals: dict[int, dict[str, Any]] = {}
+    status = (
+        StatusPublisher(cfg.redis_url, cfg.redis_prefix, cfg.status_id, cfg.report_interval)
+        if cfg.redis_url
+        else None
+    )
     try:
         _wait_ready(results, workers, len(plans))
         start_at.value = time.monotonic() + START_MARGIN
         go.set()
-        progress = _Progress(cfg, start_at.value)
+        progress = _Progress(cfg, start_at.value, status)
         overdue = start_at.value + cfg.duration + FINISH_GRACE
         while len(finals) < len(plans):
             now = time.monotonic()
@@ -145,6 +151,8 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
             elif kind == "error":
                 raise RuntimeError(f"load worker {worker} failed: {payload}")
     finally:
+        if status is not None:
+            status.close()
         stop.set()
         go.set()
         for process in workers:
@@ -175,16 +183,20 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
 
 
 class _Progress:
-    """Merges the workers' progress messages into one line per interval."""
+    """Merges the workers' reports: one status per round (with a bus), one line per progress interval."""
 
-    def __init__(self, cfg: LoadConfig, start: float) -> None:
+    def __init__(self, cfg: LoadConfig, start: float, status: StatusPublisher | None = None) -> None:
         self._cfg = cfg
         self._start = start
+        self._status = status
         self._counters: dict[int, LoadCounters] = {}
         self._open: dict[int, int] = {}
-        self._interval = Latencies()
+        self._interval = Latencies()  # this round's
+        self._line = Latencies()  # since the last progress line
         self._last = LoadCounters()
         self._last_time = start
+        self._round_last = LoadCounters()
+        self._round_time = start
         self._seen: set[int] = set()
 
     def add(self, worker: int, payload: dict[str, Any]) -> None:
@@ -193,25 +205,37 @@ class _Progress:
         self._interval.add_encoded(payload["latencies"])
         self._seen.add(worker)
         if len(self._seen) == self._workers_expected():
-            self._print()
+            self._round()
 
     def _workers_expected(self) -> int:
         return self._cfg.worker_count
 
-    def _print(self) -> None:
+    def _round(self) -> None:
         now = time.monotonic()
         total = LoadCounters()
         for counters in self._counters.values():
             total.add(counters)
+        if self._status is not None:
+            self._status.publish(
+                load_status(
+                    self._status.instance, time.time_ns() // 1_000_000, round(now - self._round_time, 3),
+                    total, self._round_last, sum(self._open.values()), self._cfg.connections, self._interval,
+                )
+            )  # fmt: skip
+        self._round_last, self._round_time = total, now
+        self._line.add(self._interval)
+        self._interval.reset()
+        self._seen.clear()
+        if now - self._last_time < self._cfg.progress_interval - self._cfg.report_interval / 2:
+            return  # rounds come faster than lines when there is a status bus
         if not self._cfg.quiet:
             line = progress_line(
                 now - self._start, sum(self._open.values()), self._cfg.connections, total, self._last,
-                now - self._last_time, self._interval,
+                now - self._last_time, self._line,
             )  # fmt: skip
             print(line, file=sys.stderr, flush=True)
         self._last, self._last_time = total, now
-        self._interval.reset()
-        self._seen.clear()
+        self._line.reset()
 
 
 def _wait_ready(results: Any, workers: list[multiprocessing.process.BaseProcess], count: int) -> None:

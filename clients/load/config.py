@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import math
 import os
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from websockets.uri import parse_uri
 from clients.config import DEFAULT_URL, LOG_LEVELS, check_url
 from clients.load.worker import ConnSpec, WorkerPlan
 from mdcore.instruments import default_pairs
-from mdcore.settings import SettingError, check_range, env_str, parse_pairs
+from mdcore.settings import SettingError, check_range, env_float, env_str, parse_pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,17 @@ class LoadConfig:
     quiet: bool = False
     log_level: str = "WARNING"
     sources: tuple[str, ...] = ()  # local addresses to connect from, round-robin (empty: any)
+    redis_url: str | None = None  # set: publish a status on the bus for the dashboard (docs/observability.md)
+    redis_prefix: str = "bookcast"
+    status_interval: float = 1.0  # seconds between statuses on the bus
+    status_id: str = ""  # this run's name on the bus ("": host-pid)
+
+    @property
+    def report_interval(self) -> float:
+        """How often workers report: every progress line, and every status when there is a bus."""
+        if self.redis_url:
+            return min(self.progress_interval, self.status_interval)
+        return self.progress_interval
 
     @property
     def worker_count(self) -> int:
@@ -91,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="local address to connect from; repeat or comma-separate to spread connections (e.g. 127.0.0.2)",
     )
+    parser.add_argument(
+        "--redis-url",
+        help="publish a status every second to this Redis for the gateway's /dashboard (default: $REDIS_URL)",
+    )
+    parser.add_argument("--status-id", help="this run's name on the status bus (default: host-pid)")
     return parser
 
 
@@ -134,6 +151,9 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> LoadConfig:
         raise SettingError(f"--verify-sample={args.verify_sample} must be within [0, 1]")
     if not (args.ramp >= 0 and math.isfinite(args.ramp)):
         raise SettingError(f"--ramp={args.ramp} must be >= 0 (0: all at once)")
+    redis_url = (args.redis_url or env.get("REDIS_URL", "")).strip() or None
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingError(f"--redis-url={redis_url!r} is not a redis://, rediss:// or unix:// URL")
     level = env_str(env, "BOOKCAST_LOG_LEVEL", "WARNING").upper()
     if level not in LOG_LEVELS:
         raise SettingError(f"BOOKCAST_LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -153,6 +173,10 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> LoadConfig:
         quiet=args.quiet,
         log_level=level,
         sources=_addresses(args.source),
+        redis_url=redis_url,
+        redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
+        status_interval=env_float(env, "BOOKCAST_STATUS_BUS_S", 1.0, 0.1, 60.0),
+        status_id=(args.status_id or "").strip() or f"{socket.gethostname()}-{os.getpid()}",
     )
 
 
@@ -209,7 +233,7 @@ def plan_workers(cfg: LoadConfig, pool: Sequence[str]) -> list[WorkerPlan]:
             worker=w,
             specs=tuple(specs[w]),
             duration=cfg.duration,
-            interval=cfg.progress_interval,
+            interval=cfg.report_interval,
             open_timeout=cfg.open_timeout,
             open_concurrency=cfg.open_concurrency,
             ramp=cfg.ramp / workers,

@@ -1,0 +1,118 @@
+"""``bookcast load`` on the status bus: what the clients receive, for the live dashboard.
+
+With ``--redis-url`` (or ``REDIS_URL``) the load generator's parent writes, after every
+round of its workers' reports (about once a second), ``{prefix}:status:load:<id>``
+(:mod:`mdcore.status_bus`): rates over the round, integrity totals, open connections and
+the latency of the round's deltas at the clients — window close → receipt and exchange
+time → receipt. The workers' HdrHistograms are converted into the bus's shared bucket
+layout (:class:`mdcore.latency.LatencyHistogram`), so the gateway's dashboard merges the
+clients of several load generators exactly. Redis trouble is logged once and never stops
+the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from hdrh.histogram import HdrHistogram
+
+from clients.load.stats import Latencies, LoadCounters
+from mdcore.latency import LatencyHistogram
+from mdcore.status_bus import (
+    STATUS_VERSION,
+    encode_status,
+    index_key,
+    latency_block,
+    rates,
+    status_key,
+    ttl_ms,
+)
+
+log = logging.getLogger("clients.load")
+
+RATES = {
+    "frames_per_s": "frames",
+    "bytes_per_s": "bytes",
+    "messages_per_s": "messages",
+    "deltas_per_s": "deltas",
+    "snapshots_per_s": "snapshots",
+    "gaps_per_s": "gaps",
+    "resyncs_per_s": "resyncs",
+    "disconnects_per_s": "disconnects",
+    "checksum_failures_per_s": "checksum_failures",
+}
+TOTALS = ("gaps", "resyncs", "deltas", "frames", "epoch_changes", "checksum_failures", "disconnects")
+
+
+def from_hdr(hdr: HdrHistogram) -> LatencyHistogram:
+    """An HdrHistogram (µs) in the status bus's bucket layout (each value at its HDR bucket's top)."""
+    out = LatencyHistogram()
+    for item in hdr.get_recorded_iterator():
+        out.record_many(item.value_iterated_to, item.count_added_in_this_iter_step)
+    return out
+
+
+def load_status(
+    instance: str,
+    t_ms: int,
+    interval_s: float,
+    totals: LoadCounters,
+    before: LoadCounters,
+    open_connections: int,
+    connections: int,
+    interval: Latencies,
+) -> dict[str, Any]:
+    """The status of one round, from the merged counters and the round's histograms."""
+    now, then = totals.as_dict(), before.as_dict()
+    picked_now = {name: now[field] for name, field in RATES.items()}
+    picked_then = {name: then[field] for name, field in RATES.items()}
+    return {
+        "v": STATUS_VERSION,
+        "kind": "load",
+        "id": instance,
+        "t": t_ms,
+        "interval_s": interval_s,
+        "rates": rates(picked_now, picked_then, interval_s),
+        "totals": {name: now[name] for name in TOTALS},
+        "open": open_connections,
+        "connections": connections,
+        "latency": {
+            "close_to_client": latency_block(from_hdr(interval.window)),
+            "exchange_to_client": latency_block(from_hdr(interval.exchange)),
+        },
+    }
+
+
+class StatusPublisher:
+    """Writes the load generator's status (see the module docstring); synchronous, in the parent."""
+
+    def __init__(self, redis_url: str, prefix: str, instance: str, interval_s: float) -> None:
+        self.prefix = prefix
+        self.instance = instance
+        self.interval_s = interval_s
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.errors = 0
+        self.published = 0
+
+    def publish(self, status: dict[str, Any]) -> None:
+        key = status_key(self.prefix, "load", self.instance)
+        ttl = ttl_ms(self.interval_s)
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(key, encode_status(status), px=ttl)
+            pipe.zadd(index_key(self.prefix), {key: now_ms + ttl})
+            pipe.zremrangebyscore(index_key(self.prefix), "-inf", now_ms)
+            pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            self.errors += 1
+            if self.errors == 1:
+                log.warning("status bus: %s (the run goes on without it)", exc)
+            return
+        self.published += 1
+
+    def close(self) -> None:
+        self.client.close()
