@@ -1,0 +1,244 @@
+"""Prometheus metrics of one md_service instance (``BOOKCAST_MD_METRICS_PORT``, ``/metrics``).
+
+md_service's loop stays as it is: every count comes from :class:`md_service.counters.MdCounters`
+(read at scrape time by a custom collector), the Redis link from the service's outage
+clock, the consumer lag from the Kafka client's own bookkeeping. Two latencies are added,
+recorded when Redis acknowledged a window (:class:`MeteredRedisStore`), from the times
+every delta carries:
+
+- ``exchange_to_close``: the earliest exchange time in the window (``xts``) → the close (``ts``);
+- ``close_to_publish``: the close → Redis acknowledged the atomic write (the delta is out).
+
+The consumer lag is read with ``get_watermark_offsets(cached=True)``: the high watermark
+that came with the last fetch. (Asking the broker — ``cached=False`` — is wrong on Tansu,
+which answers with the last batch's base offset.) The exporter runs in a thread of its
+own (``prometheus_client``); a port already taken is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from md_service.redis_store import RedisStore
+from md_service.window_script import PartitionWrite, WindowResult
+from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
+from mdcore.settings import env_int, env_str
+
+if TYPE_CHECKING:
+    from md_service.pair_stream import WindowOutput
+    from md_service.service import MdService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9101
+STAGES = ("exchange_to_close", "close_to_publish")
+_BOUNDS_US = [round(b * 1_000_000) for b in EXPORT_BOUNDS_S]
+
+# exported name (without _total) -> (MdCounters attribute, help)
+COUNTERS: dict[str, tuple[str, str]] = {
+    "windows": ("windows", "window writes Redis accepted"),
+    "windows_late": ("windows_late", "windows closed late because the loop fell behind"),
+    "deltas": ("deltas", "deltas published"),
+    "published_bytes": ("published_bytes", "bytes of the deltas published"),
+    "snapshots": ("snapshots", "snapshots stored"),
+    "level_changes": ("level_changes", "level changes carried by the applied events"),
+    "exchange_gaps": ("exchange_gaps", "times a pair's exchange sequence (xseq) jumped forward"),
+    "epochs_started": ("epochs_started", "new epochs (a pair's first start, or Redis lost its state)"),
+    "pairs_refused": ("pairs_refused", "writes refused because Redis held another position"),
+    "partitions_lost": ("partitions_lost", "partitions fenced: another instance owns them now"),
+    "redis_errors": ("redis_errors", "failed Redis calls (retried)"),
+    "kafka_errors": ("kafka_errors", "Kafka errors seen by the consumer"),
+    "dead_lettered": ("dead_lettered", "malformed messages sent to the dead-letter topic"),
+}
+# outcome label of bookcast_md_events_total -> MdCounters attribute
+OUTCOMES = {
+    "applied": "events_applied",
+    "duplicate": "events_duplicate",
+    "late": "events_late",
+    "invalid": "events_invalid",
+    "unowned": "events_unowned",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT  # 0: no exporter
+
+
+def load_metrics_config(env: Mapping[str, str] = os.environ) -> MetricsConfig:
+    return MetricsConfig(
+        host=env_str(env, "BOOKCAST_METRICS_HOST", "127.0.0.1"),
+        port=env_int(env, "BOOKCAST_MD_METRICS_PORT", DEFAULT_PORT, 0, 65535),
+    )
+
+
+class WindowLatency:
+    """The two md_service stages, recorded per published delta (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.histograms = {stage: LatencyHistogram() for stage in STAGES}
+        self._to_close = self.histograms["exchange_to_close"]
+        self._to_publish = self.histograms["close_to_publish"]
+
+    def written(self, outputs: Sequence[WindowOutput], acked_ns: int) -> None:
+        to_close, to_publish = self._to_close, self._to_publish
+        for out in outputs:
+            if out.delta:
+                try:
+                    ts, xts = delta_times(out.delta)
+                except ValueError:  # not md_service's own encoding: nothing to time, nothing to break
+                    continue
+                to_close.record((ts - xts) // 1000)
+                to_publish.record((acked_ns - ts) // 1000)
+
+
+class MeteredRedisStore(RedisStore):
+    """:class:`RedisStore` that times every window Redis acknowledged (:class:`WindowLatency`)."""
+
+    def __init__(self, latency: WindowLatency, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.latency = latency
+
+    def write_window(self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]) -> WindowResult:
+        result = super().write_window(parts, outputs)
+        self.latency.written(outputs, time.time_ns())
+        return result
+
+
+def consumer_lag(service: MdService) -> dict[int, int] | None:
+    """Per owned partition: messages in Kafka not yet consumed; None if the consumer cannot tell.
+
+    Uses the high watermark the last fetch brought (``cached=True``) and the consumer's
+    position; a partition with neither yet is left out. Safe from another thread: both
+    are librdkafka's local bookkeeping.
+    """
+    consumer = getattr(service.source, "consumer", None)
+    if consumer is None:
+        return None
+    try:
+        lag: dict[int, int] = {}
+        for tp in consumer.position(consumer.assignment()):
+            _low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                lag[tp.partition] = max(0, high - tp.offset)
+        return lag
+    except Exception:  # closed consumer, broker trouble: no figure this time
+        return None
+
+
+def owned_partitions(service: MdService) -> list[int]:
+    """The partitions this instance writes (not the fenced ones); safe from another thread."""
+    return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.lost)
+
+
+def histogram_family(name: str, documentation: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
+    cumulative = histogram.cumulative(_BOUNDS_US)
+    buckets = [(repr(b), float(n)) for b, n in zip(EXPORT_BOUNDS_S, cumulative, strict=True)]
+    buckets.append(("+Inf", float(histogram.count)))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=histogram.sum_us / 1e6)
+
+
+class MdCollector:
+    """Reads the service at scrape time; docs/observability.md lists every name."""
+
+    def __init__(self, service: MdService, latency: WindowLatency) -> None:
+        self.service = service
+        self.latency = latency
+
+    def collect(self) -> Iterator[Metric]:
+        service = self.service
+        c = service.counters
+        events = CounterMetricFamily(
+            "bookcast_md_events_total", "exchange events consumed, by what became of them", labels=["outcome"]
+        )
+        for outcome, attr in OUTCOMES.items():
+            events.add_metric([outcome], getattr(c, attr))
+        yield events
+        for name, (attr, doc) in COUNTERS.items():
+            yield CounterMetricFamily(f"bookcast_md_{name}_total", doc, value=getattr(c, attr))
+        invalid = CounterMetricFamily(
+            "bookcast_md_invalid_events_total", "malformed messages skipped, by kind", labels=["kind"]
+        )
+        for kind, n in sorted(dict(c.invalid).items()):
+            invalid.add_metric([kind], n)
+        yield invalid
+        up = 1 if service.redis_down_since is None else 0
+        yield GaugeMetricFamily("bookcast_md_redis_up", "1 unless Redis calls are failing", value=up)
+        yield GaugeMetricFamily("bookcast_md_pairs", "pair streams owned", value=len(service.streams))
+        owned = len(owned_partitions(service))
+        yield GaugeMetricFamily("bookcast_md_partitions", "Kafka partitions owned (not fenced)", value=owned)
+        lag = consumer_lag(service)
+        if lag is not None:
+            per_partition = GaugeMetricFamily(
+                "bookcast_md_consumer_lag",
+                "Kafka messages not yet consumed, per owned partition (high watermark - position)",
+                labels=["partition"],
+            )
+            for p, n in sorted(lag.items()):
+                per_partition.add_metric([str(p)], n)
+            yield per_partition
+        hists = self.latency.histograms
+        yield histogram_family(
+            "bookcast_md_exchange_to_close_seconds",
+            "earliest exchange time of a window (xts) to its close (ts), per published delta",
+            hists["exchange_to_close"],
+        )
+        yield histogram_family(
+            "bookcast_md_window_publish_seconds",
+            "window close (ts) to Redis acknowledging the window's atomic write, per published delta",
+            hists["close_to_publish"],
+        )
+
+
+class MdMetrics:
+    """Registry and exporter of one md_service process."""
+
+    def __init__(self, latency: WindowLatency | None = None) -> None:
+        self.latency = latency or WindowLatency()
+        self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        self._bound = False
+        self._server: Any = None
+
+    def bind(self, service: MdService) -> MdMetrics:
+        """Export ``service``'s figures (once; the service is built after its metered store)."""
+        if not self._bound:
+            self.registry.register(MdCollector(service, self.latency))
+            self._bound = True
+        return self
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def serve(self, cfg: MetricsConfig) -> bool:
+        """Start the exporter thread; False (after a warning) if disabled or the port is taken."""
+        if cfg.port <= 0:
+            return False
+        try:
+            self._server, _thread = start_http_server(cfg.port, cfg.host, registry=self.registry)
+        except OSError as exc:
+            log.warning("metrics: cannot listen on %s:%d (%s); running without /metrics", cfg.host, cfg.port,
+                        exc.strerror or exc)  # fmt: skip
+            return False
+        log.info("metrics on http://%s:%d/metrics", cfg.host, self.port)
+        return True
+
+    @property
+    def port(self) -> int | None:
+        """The exporter's port (the real one when ``cfg.port`` asked for any), None if not serving."""
+        return self._server.server_port if self._server is not None else None
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
