@@ -11,8 +11,9 @@ import sys
 from md_service.config import add_arguments, load_config
 from md_service.dead_letter import DeadLetters
 from md_service.kafka_source import KafkaSource
-from md_service.redis_store import RedisStore
+from md_service.metrics import MdMetrics, MeteredRedisStore, load_metrics_config
 from md_service.service import MdService, settle_heap
+from md_service.status import StatusPublisher, load_status_config
 from mdcore.redis_layout import RedisLayout
 from mdcore.settings import SettingError
 
@@ -29,12 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         cfg = load_config(args)
+        metrics_cfg, status_cfg = load_metrics_config(), load_status_config()
     except SettingError as exc:
         print(f"bookcast md: {exc}", file=sys.stderr)
         return 2
-    store = RedisStore(
-        cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history, cfg.redis_timeout_ms / 1000
-    )
+    metrics = MdMetrics()
+    store = MeteredRedisStore(  # a RedisStore that times each window it writes
+        metrics.latency, cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history,
+        cfg.redis_timeout_ms / 1000,
+    )  # fmt: skip
     dead_letters = (
         DeadLetters(cfg.kafka_bootstrap, cfg.dead_letter_topic, cfg.instance)
         if cfg.dead_letter_topic
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke),
         dead_letters=dead_letters,
     )
+    metrics.bind(service).serve(metrics_cfg)
+    status = StatusPublisher(service, metrics.latency, cfg.redis_url, cfg.redis_prefix, status_cfg).start()
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     log.info(
@@ -55,5 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     settle_heap()
     service.run()
+    status.stop()
     log.info("stopped")
     return 0
