@@ -9,6 +9,8 @@ import sys
 
 from gateway.binance.config import load_binance_config
 from gateway.config import add_arguments, load_config
+from gateway.dashboard.service import load_dashboard_config
+from gateway.metrics import load_metrics_config
 from gateway.server import run_gateway
 from gateway.workers import Supervisor, die_with_supervisor
 from mdcore.settings import SettingError
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args)
         binance = load_binance_config()
+        load_metrics_config(), load_dashboard_config()  # fail fast on a bad setting, before any worker
     except SettingError as exc:
         print(f"bookcast gateway: {exc}", file=sys.stderr)
         return 2

@@ -21,11 +21,13 @@ from websockets.http11 import Request, Response
 from gateway.binance.config import BinanceConfig, load_binance_config
 from gateway.binance.dialect import BinanceDialect
 from gateway.config import GatewayConfig
+from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
 from gateway.dialect_port import HubDialectPort
 from gateway.handler import serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
 from gateway.limits import Admission
+from gateway.metrics import GatewayMetrics, load_metrics_config
 from gateway.session import ClientSession, GatewayConnection
 from gateway.slow import SlowClients
 
@@ -98,8 +100,12 @@ async def run_gateway(
         hub_port = HubDialectPort(hub)
         dialect = hub_port.dialect = BinanceDialect(hub_port, binance)
     http_api = HttpApi(hub, admission)
+    metrics = GatewayMetrics(hub).attach()
+    dashboard = Dashboard(hub, metrics.latency, load_dashboard_config())
     # On a port of its own the dialect may use Binance's bare paths: the main port keeps /ws.
-    handler, process_request = _routes(hub, slow, http_api, dialect if binance.port is None else None)
+    handler, process_request = with_dashboard(
+        dashboard, http_api.admit, *_routes(hub, slow, http_api, dialect if binance.port is None else None)
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,10 +114,12 @@ async def run_gateway(
         asyncio.create_task(hub.link.run(), name="redis-link"),
         asyncio.create_task(slow.watch(), name="slow-clients"),
         asyncio.create_task(_every(cfg.audit_s, hub.audit), name="audit"),
+        asyncio.create_task(dashboard.run(), name="dashboard"),
     ]
     if dialect is not None:
         background.append(asyncio.create_task(dialect.run(), name="binance-ticks"))
     try:
+        await metrics.serve(load_metrics_config())
         async with contextlib.AsyncExitStack() as servers:
             if dialect is not None and binance.port is not None:  # the dialect on a port of its own
                 await servers.enter_async_context(
@@ -137,6 +145,7 @@ async def run_gateway(
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await metrics.close()
         await hub.link.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
