@@ -10,9 +10,10 @@ import sys
 
 from md_service.config import add_arguments, load_config
 from md_service.dead_letter import DeadLetters
+from md_service.heap import settle_heap
 from md_service.kafka_source import KafkaSource
 from md_service.metrics import MdMetrics, MeteredRedisStore, load_metrics_config
-from md_service.service import MdService, settle_heap
+from md_service.service import MdService
 from md_service.status import StatusPublisher, load_status_config
 from mdcore.redis_layout import RedisLayout
 from mdcore.settings import SettingError

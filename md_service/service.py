@@ -19,7 +19,6 @@ What happens when a write is refused:
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -45,19 +44,6 @@ T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
 OUTAGE_LOG_EVERY_S = 10.0
 SourceFactory = Callable[[OnAssign, OnRevoke], KafkaSource]
-
-
-def settle_heap() -> None:
-    """Take everything start-up created out of the garbage collector's way.
-
-    A full collection walks every tracked object, and with the Kafka, Redis and other
-    libraries loaded that is a pause of 10-20 ms: a late window. md_service's steady state
-    makes almost no cyclic garbage (its objects die by reference counting), so the start-up
-    heap is frozen and the young generation is collected less often.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 1_000)
 
 
 class MdService:

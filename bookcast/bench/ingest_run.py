@@ -21,9 +21,10 @@ from feed_simulator.market import MarketParams, build_markets
 from feed_simulator.source import EventSource
 from feed_simulator.topic import ensure_topic
 from md_service.config import MdConfig
+from md_service.heap import settle_heap
 from md_service.kafka_source import KafkaSource
 from md_service.redis_store import RedisStore
-from md_service.service import MdService, settle_heap
+from md_service.service import MdService
 from mdcore.events import parse_event
 from mdcore.instruments import default_pairs
 from mdcore.redis_layout import RedisLayout
