@@ -32,6 +32,7 @@ from bookcast.bench.fanout_report import (
     combine,
     cpu_seconds,
     cpu_split,
+    cpu_times,
     goals,
     machine_busy_seconds,
     merge_histograms,
@@ -179,12 +180,14 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
         time.sleep(args.warmup)
         marks = load.ask("measure", True)
         pids = [server.pid, pub_proc.pid if pub_proc else 0, redis.pid]
+        user0 = cpu_times(server.pid)[0]
         cpu0, busy0, self0 = _cpu(pids, load), machine_busy_seconds(), cpu_seconds(os.getpid())
         t0 = time.monotonic()
         time.sleep(args.seconds)
         marks = load.ask("mark")
         elapsed = time.monotonic() - t0
         cpu1, busy1, self1 = _cpu(pids, load), machine_busy_seconds(), cpu_seconds(os.getpid())
+        user1 = cpu_times(server.pid)[0]
         hists = load.ask("histograms")
         if pub_pipe is not None:
             pub_pipe.send(("stop", None))
@@ -203,6 +206,7 @@ def run_one(kind: str, clients: int, window_ms: float, args: argparse.Namespace,
         result.other_cpu = max(0.0, (busy1 - busy0 - ours) / elapsed)
         if frames:
             result.server_us_per_frame = result.server_cpu * elapsed / frames * 1e6
+            result.server_user_us_per_frame = (user1 - user0) / frames * 1e6
         result.window_latency_ms = percentiles_ms(merge_histograms([h["window"] for h in hists]))
         result.exchange_latency_ms = percentiles_ms(merge_histograms([h["exchange"] for h in hists]))
     return result

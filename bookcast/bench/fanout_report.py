@@ -14,13 +14,18 @@ from bookcast.bench.fanout_load import HIST_MAX_US
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 if it is gone)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far ((0, 0) if it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        return 0.0, 0.0
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS  # utime, stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 if it is gone)."""
+    return sum(cpu_times(pid))
 
 
 def machine_busy_seconds() -> float:
@@ -82,6 +87,7 @@ class RunResult:
     redis_cpu: float = 0.0
     other_cpu: float = 0.0  # cores busy with processes outside the benchmark (a shared machine)
     server_us_per_frame: float | None = None
+    server_user_us_per_frame: float | None = None  # … of which in the process (Python, uvloop)
     kib_per_connection: float | None = None
     windows_published: int = 0
     late_windows: int = 0
@@ -107,7 +113,7 @@ def combine(results: list[RunResult]) -> RunResult:
         "publisher_cpu", "redis_cpu", "other_cpu", "windows_published", "late_windows", "closed",
     ):  # fmt: skip
         setattr(out, name, median(getattr(r, name) for r in results))
-    for name in ("server_us_per_frame", "kib_per_connection"):
+    for name in ("server_us_per_frame", "server_user_us_per_frame", "kib_per_connection"):
         values = [getattr(r, name) for r in results if getattr(r, name) is not None]
         setattr(out, name, median(values) if values else None)
     for name in ("window_latency_ms", "exchange_latency_ms"):
@@ -124,7 +130,7 @@ def table(results: list[RunResult]) -> str:
     head = (
         f"{'server':<8} {'clients':>7} {'win ms':>6} {'deltas/s':>10} {'frames/s':>9} {'MB/s':>6} "
         f"{'win p50':>7} {'p99':>7} {'p99.9':>7} {'xch p50':>7} {'p99':>7} "
-        f"{'srv cpu':>7} {'load cpu':>8} {'µs/frame':>8} {'KiB/conn':>8} {'snaps':>6}"
+        f"{'srv cpu':>7} {'load cpu':>8} {'µs/frame':>8} {'(user)':>6} {'KiB/conn':>8} {'snaps':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -135,6 +141,7 @@ def table(results: list[RunResult]) -> str:
             f"{r.bytes_per_s / 1e6:>6.1f} {_fmt(w.get('p50')):>7} {_fmt(w.get('p99')):>7} "
             f"{_fmt(w.get('p99.9')):>7} {_fmt(x.get('p50')):>7} {_fmt(x.get('p99')):>7} "
             f"{r.server_cpu:>7.2f} {r.load_cpu:>8.2f} {_fmt(r.server_us_per_frame, '.2f'):>8} "
+            f"{_fmt(r.server_user_us_per_frame, '.2f'):>6} "
             f"{_fmt(r.kib_per_connection):>8} {r.snapshots:>6}"
         )
     return "\n".join(lines)
@@ -184,7 +191,9 @@ def goals(results: list[RunResult], saturation_window_ms: float) -> list[str]:
         max((k for k in gw if k in bare and k[1] != saturation_window_ms), default=None),
         max((k for k in gw if k in bare and k[1] == saturation_window_ms), default=None),
     ]
-    for key in [k for k in keys if k is not None]:
+    for label, key in zip(("largest run", "saturation run"), keys, strict=True):
+        if key is None:
+            continue
         g, b = gw[key], bare[key]
         if not b.frames_per_s:
             continue
@@ -193,7 +202,7 @@ def goals(results: list[RunResult], saturation_window_ms: float) -> list[str]:
         if g.server_us_per_frame and b.server_us_per_frame:
             capacity = b.server_us_per_frame / g.server_us_per_frame
         lines.append(
-            f"{_mark(ratio >= 0.85)} saturation ({key[0]:,} clients, {key[1]:g} ms): frames/s {ratio:.2f} of "
+            f"{_mark(ratio >= 0.85)} {label} ({key[0]:,} clients, {key[1]:g} ms): frames/s {ratio:.2f} of "
             f"bare's ({g.frames_per_s:,.0f} vs {b.frames_per_s:,.0f}; pair-deltas/s "
             f"{g.deltas_per_s / max(b.deltas_per_s, 1):.2f}x); server CPU per frame "
             f"{_fmt(g.server_us_per_frame, '.2f')} vs {_fmt(b.server_us_per_frame, '.2f')} µs, "
