@@ -55,6 +55,8 @@ class GatewayConfig:
     audit_s: float = 2.0  # compare replicas with md_service's state this often
     stale_s: float = 5.0  # a replica not live this long counts as stale in /health
     backlog: int = 2048
+    gc_freeze_every: int = 200  # new connections between freezes of the live objects; 0 = default GC
+    gc_collect_after: int = 2000  # closed connections before a full collection
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,4 +121,6 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         redis_dead_s=ping_dead,
         audit_s=env_float(env, "BOOKCAST_GATEWAY_AUDIT_S", 2.0, 0.1, 3600),
         stale_s=env_float(env, "BOOKCAST_GATEWAY_STALE_S", 5.0, 0.1, 3600),
+        gc_freeze_every=env_int(env, "BOOKCAST_GATEWAY_GC_FREEZE_EVERY", 200, 0, 1_000_000),
+        gc_collect_after=env_int(env, "BOOKCAST_GATEWAY_GC_COLLECT_AFTER", 2000, 1, 10_000_000),
     )

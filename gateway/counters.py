@@ -60,6 +60,10 @@ HELP: dict[str, str] = {
     "replica_history_fills": "gaps filled from md_service's history",
     "replica_integrity_errors": "replica books that failed their checksum (reloaded)",
     "audit_behind": "replicas found behind md_service's state by the audit (caught up)",
+    # the garbage collector (gateway.gc_policy)
+    "gc_freezes": "times the objects of live connections were frozen out of collections",
+    "gc_full_collections": "full collections run after connection churn",
+    "gc_full_ms": "milliseconds spent in those full collections",
     "channels_subscribed": "Redis channel subscriptions made",
     "channels_unsubscribed": "Redis channel subscriptions dropped after the linger",
 }

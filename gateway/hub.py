@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.fanout import FanOut
+from gateway.gc_policy import GcPolicy
 from gateway.redis_link import RedisLink
 from gateway.replica import PairReplica, ReplicaState
 from gateway.session import ClientSession
@@ -50,6 +51,7 @@ class Hub:
         self.waiting: dict[str, set[ClientSession]] = {}  # owed a snapshot once the replica is live
         self.sessions: set[ClientSession] = set()
         self.listeners: list[StreamListener] = []
+        self.gc_policy: GcPolicy | None = None  # set by the server
         self.fanout = FanOut(self.counters, self._on_batch)
         self.link = RedisLink(
             cfg.redis_url, RedisLayout(cfg.redis_prefix), self.counters, self.on_message, self.catch_up_all,
@@ -85,11 +87,15 @@ class Hub:
     def open_session(self, session: ClientSession) -> None:
         self.sessions.add(session)
         self.counters["connections_opened"] += 1
+        if self.gc_policy is not None:
+            self.gc_policy.opened()
 
     def close_session(self, session: ClientSession) -> None:
         self.fanout.leave(session)
         self.sessions.discard(session)
         self.drop_pairs(session, set(session.pairs))
+        if self.gc_policy is not None:
+            self.gc_policy.closed()
 
     # --- wanting and dropping pairs --------------------------------------------------------
 

@@ -23,6 +23,7 @@ from gateway.binance.dialect import BinanceDialect
 from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
 from gateway.dialect_port import HubDialectPort
+from gateway.gc_policy import GcPolicy
 from gateway.handler import serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
@@ -91,6 +92,7 @@ async def run_gateway(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
     hub = Hub(cfg)
+    hub.gc_policy = GcPolicy(hub.counters, cfg.gc_freeze_every, cfg.gc_collect_after)
     admission = Admission(cfg.max_connections, cfg.max_connections_per_ip)
     slow = SlowClients(hub)
     connection_class = type("Connection", (GatewayConnection,), {"hooks": _Hooks(cfg, slow, admission)})
@@ -134,6 +136,7 @@ async def run_gateway(
             log.info("listening on ws://%s:%d/ws (REST: http://%s:%d/health)", cfg.host, port, cfg.host, port)
             if dialect is not None and binance.port is None:
                 log.info("Binance dialect on http://%s:%d%s", cfg.host, port, binance.prefix)
+            hub.gc_policy.start()
             if ready is not None:
                 ready.set()
             await stop.wait()

@@ -1,11 +1,11 @@
 """The fan-out benchmark's load side: lean WebSocket receivers, many per process.
 
 A receiver does the client handshake, sends one ``subscribe``, answers pings, and for
-every text frame counts the frame, its bytes and the deltas and snapshots in it, and — while
-measuring — reads the first ``"ts"`` (window close) and, on sampled connections, every
-``"xts"`` (exchange time) for latency. No JSON parsing and no per-message objects: the load
-side must cost less per frame than the server it measures. Latencies are kept raw while
-measuring and put into HdrHistograms afterwards, off the clock.
+every text frame counts the frame, its bytes and the deltas and snapshots in it; while
+measuring, every 4th connection also reads the first ``"ts"`` (window close) of each frame
+and every 16th every ``"xts"`` (exchange time), for latency. No JSON parsing and no
+per-message objects: the load side must cost less per frame than the server it measures.
+Latencies are kept raw while measuring and put into HdrHistograms afterwards, off the clock.
 
 A worker process is driven over a ``multiprocessing`` pipe (:func:`worker_main`).
 """
@@ -25,7 +25,8 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 HIST_MAX_US = 120_000_000  # latencies up to two minutes, in µs
-XTS_SAMPLE_EVERY = 8  # every 8th connection also records exchange -> receipt per delta
+TS_SAMPLE_EVERY = 4  # every 4th connection records window close -> receipt per frame …
+XTS_SAMPLE_EVERY = 16  # … every 16th also exchange -> receipt per delta (spread over the write order)
 
 
 @dataclass
@@ -74,13 +75,13 @@ class Receiver(asyncio.Protocol):
     __slots__ = ("_buf", "_ready", "_request", "_sample", "_stats", "_subscribe", "_transport", "open")
 
     def __init__(
-        self, stats: LoadStats, request: bytes, subscribe: bytes, ready: asyncio.Future, sample: bool
+        self, stats: LoadStats, request: bytes, subscribe: bytes, ready: asyncio.Future, sample: int
     ) -> None:
         self._stats = stats
         self._request = request
         self._subscribe = subscribe
         self._ready = ready
-        self._sample = sample
+        self._sample = sample  # 0: count only, 1: + window latency, 2: + exchange latency
         self._buf = b""
         self._transport: asyncio.Transport | None = None
         self.open = False
@@ -111,7 +112,7 @@ class Receiver(asyncio.Protocol):
                 deltas = data.count(b'"type":"delta"', head)
                 if deltas:
                     stats.deltas += deltas
-                    if stats.measuring:
+                    if self._sample and stats.measuring:
                         self._latency(data, head, len(data))
                 else:
                     stats.snapshots += data.count(b'"type":"snapshot"', head)
@@ -154,7 +155,7 @@ class Receiver(asyncio.Protocol):
                 deltas = data.count(b'"type":"delta"', start, stop)
                 if deltas:
                     stats.deltas += deltas
-                    if stats.measuring:
+                    if self._sample and stats.measuring:
                         self._latency(data, start, stop)
                 else:
                     stats.snapshots += data.count(b'"type":"snapshot"', start, stop)
@@ -175,7 +176,7 @@ class Receiver(asyncio.Protocol):
         if i >= 0:
             j = data.find(b",", i, stop)
             self._stats.window_us.append(now_us - int(data[i + 5 : j]) // 1000)
-        if self._sample:
+        if self._sample == 2:
             out = self._stats.exchange_us
             i = data.find(b'"xts":', start, stop)
             while i >= 0:
@@ -225,7 +226,7 @@ async def _connect_all(
         nonlocal failed
         async with gate:
             ready: asyncio.Future[None] = loop.create_future()
-            sample = index % XTS_SAMPLE_EVERY == 0
+            sample = 2 if index % XTS_SAMPLE_EVERY == 0 else int(index % TS_SAMPLE_EVERY == 0)
             try:
                 _, proto = await loop.create_connection(
                     lambda: Receiver(stats, handshake_request(host, port, path), subscribe, ready, sample),
