@@ -29,6 +29,8 @@ from mdcore.settings import SettingError, env_int, env_str
 
 STATUS_EVERY_S = 10.0
 MIB = 1024 * 1024
+# /metrics ports unless the environment sets them: gateway k (workers +0, +1, …) apart from md and feed
+MD_METRICS_PORT, FEED_METRICS_PORT, GATEWAY_METRICS_PORT, GATEWAY_METRICS_STEP = 9101, 9102, 9110, 100
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +80,8 @@ class Demo:
         self.followers: list[LogFollower] = []
         self.stop = threading.Event()
         self.kafka: EmbeddedKafka | None = None
+        self.metrics: list[tuple[str, int]] = []  # (tier, first /metrics port)
+        self.redis_url = ""
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -106,9 +110,16 @@ class Demo:
         # Before anyone subscribes: Tansu auto-creates a topic it is asked about, with 4 partitions.
         ensure_topic(bootstrap, topic, partitions)
         tier_env = {"KAFKA_BOOTSTRAP": bootstrap, "REDIS_URL": redis_url}
+        self.redis_url = redis_url
         if self.args.window_ms is not None:
             tier_env["BOOKCAST_WINDOW_MS"] = str(self.args.window_ms)
-        self._start_tier(TierProcess("md", "md_service", env=tier_env))
+        md_port = env_int(env, "BOOKCAST_MD_METRICS_PORT", MD_METRICS_PORT, 0, 65535)
+        feed_port = env_int(env, "BOOKCAST_FEED_METRICS_PORT", FEED_METRICS_PORT, 0, 65535)
+        gateway_port = env_int(env, "BOOKCAST_GATEWAY_METRICS_PORT", GATEWAY_METRICS_PORT, 0, 65535)
+        self._start_tier(
+            TierProcess("md", "md_service", env={**tier_env, "BOOKCAST_MD_METRICS_PORT": str(md_port)})
+        )
+        self.metrics.append(("md", md_port))
         first_port = (
             self.args.port
             if self.args.port is not None
@@ -116,15 +127,20 @@ class Demo:
         )
         for i in range(self.args.gateways):
             port = first_port + i if first_port else None
+            metrics_port = gateway_port + GATEWAY_METRICS_STEP * i if gateway_port else 0
+            gateway_env = {**tier_env, "BOOKCAST_GATEWAY_METRICS_PORT": str(metrics_port)}
             self._start_tier(
-                TierProcess(f"gateway-{i + 1}", "gateway", env=tier_env, listens=True, port=port)
+                TierProcess(f"gateway-{i + 1}", "gateway", env=gateway_env, listens=True, port=port)
             )
+            self.metrics.append((f"gateway-{i + 1}", metrics_port))
         feed_args = []
         if self.args.rate is not None:
             feed_args += ["--rate", str(self.args.rate)]
         if self.args.pairs:
             feed_args += ["--pairs", self.args.pairs]
-        self._start_tier(TierProcess("feed", "feed_simulator", feed_args, env=tier_env))
+        feed_env = {**tier_env, "BOOKCAST_FEED_METRICS_PORT": str(feed_port)}
+        self._start_tier(TierProcess("feed", "feed_simulator", feed_args, env=feed_env))
+        self.metrics.append(("feed", feed_port))
 
     def _start_tier(self, tier: TierProcess) -> None:
         tier.start()
@@ -142,7 +158,13 @@ class Demo:
             self.say(
                 f"  rest       {gw.http_url}/health  {gw.http_url}/pairs  {gw.http_url}/snapshot/BTC-USD"
             )
+        self.say(f"  dashboard  {first.http_url}/dashboard")
         self.say(f"  watch      bookcast watch BTC-USD --url {first.ws_url}")
+        self.say(f"  load       bookcast load --url {first.ws_url} --redis-url {self.redis_url}")
+        for tier, port in self.metrics:
+            if port:
+                worker = "  (+1 per worker)" if tier.startswith("gateway") else ""
+                self.say(f"  metrics    http://127.0.0.1:{port}/metrics  {tier}{worker}")
         self.say("  stop       Ctrl-C")
         self.say("")
 

@@ -12,6 +12,7 @@ BENCHMARKS = {
         "gateway: frames/s and latency for thousands of clients vs baselines",
     ),
     "binance": ("gateway.binance.bench", "Binance dialect: encode cost per delta vs the native encoder"),
+    "obs": ("bookcast.bench.obs", "observability: latency hooks per delta vs the work there, scrape cost"),
     "feed": (
         "bookcast.bench.feed",
         "feed_simulator: level changes/s into Kafka, 1 and N processes vs baselines",
