@@ -44,6 +44,7 @@ RATES = {
     "disconnects_per_s": "disconnects",
     "checksum_failures_per_s": "checksum_failures",
 }
+RETRY_AFTER_S = 10.0
 TOTALS = ("gaps", "resyncs", "deltas", "frames", "epoch_changes", "checksum_failures", "disconnects")
 
 
@@ -96,8 +97,11 @@ class StatusPublisher:
         self.client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.errors = 0
         self.published = 0
+        self._retry_at = 0.0  # after a failure, skip statuses until then: a dead Redis must not slow rounds
 
     def publish(self, status: dict[str, Any]) -> None:
+        if time.monotonic() < self._retry_at:
+            return
         key = status_key(self.prefix, "load", self.instance)
         ttl = ttl_ms(self.interval_s)
         now_ms = time.time_ns() // 1_000_000
@@ -109,6 +113,7 @@ class StatusPublisher:
             pipe.execute()
         except (redis.RedisError, OSError) as exc:
             self.errors += 1
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
             if self.errors == 1:
                 log.warning("status bus: %s (the run goes on without it)", exc)
             return

@@ -143,11 +143,9 @@ class Dashboard:
         own = self.own_status()
         others: list[dict[str, Any]] = []
         try:
-            if self.cfg.interval_s > 0:
-                await self._publish(own)
-            if self.viewers:
-                others = await self._read_statuses()
-        except (RedisError, OSError) as exc:
+            if self.hub.link.up:  # Redis unreachable: show this gateway now rather than wait on timeouts
+                others = await asyncio.wait_for(self._exchange(own), self.interval_s)
+        except (RedisError, OSError, TimeoutError) as exc:
             self.bus_errors += 1
             if self.bus_errors == 1 or self.bus_errors % 60 == 0:
                 log.warning("status bus: %s (the dashboard shows this gateway only)", exc)
@@ -162,6 +160,12 @@ class Dashboard:
         )
         self.last_message = orjson.dumps(message)
         broadcast(self.viewers, self.last_message.decode())
+
+    async def _exchange(self, own: dict[str, Any]) -> list[dict[str, Any]]:
+        """Publish ``own``; return every live status on the bus if anyone watches."""
+        if self.cfg.interval_s > 0:
+            await self._publish(own)
+        return await self._read_statuses() if self.viewers else []
 
     async def _publish(self, status: dict[str, Any]) -> None:
         client = self.hub.link.client

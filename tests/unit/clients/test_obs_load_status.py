@@ -86,3 +86,14 @@ def test_rounds_publish_every_second_while_lines_keep_their_interval(monkeypatch
     assert len(published) == 4 and len(lines) == 2  # --progress-interval 2 s, statuses every second
     assert all(s["rates"]["frames_per_s"] == 10.0 for s in published)
     assert all(s["latency"]["close_to_client"]["count"] == 1 for s in published)
+
+
+def test_an_unreachable_redis_costs_one_attempt_per_retry_period(caplog) -> None:
+    from clients.load.status import StatusPublisher
+
+    publisher = StatusPublisher("redis://127.0.0.1:1/0", "bc", "x", 1.0)  # nothing listens on port 1
+    for _ in range(5):
+        publisher.publish({"v": 1})
+    assert publisher.errors == 1 and publisher.published == 0
+    assert "status bus" in caplog.text
+    publisher.close()

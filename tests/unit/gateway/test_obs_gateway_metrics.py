@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 import urllib.request
+from types import SimpleNamespace
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -224,3 +225,21 @@ async def test_the_dashboard_publishes_this_gateway_and_feeds_viewers_the_whole_
     assert message["latency_ms"]["close_to_gateway"]["count"] == 1
     assert 5.0 <= message["latency_ms"]["close_to_gateway"]["p50"] <= 5.1
     assert not dashboard.viewers
+
+
+async def test_with_redis_down_viewers_still_see_this_gateway_at_once(monkeypatch) -> None:
+    hub, listener = busy_hub()
+
+    class Unreachable:
+        def __getattr__(self, name: str):
+            raise AssertionError("no Redis call while the link is down")
+
+    hub.link = SimpleNamespace(up=False, client=Unreachable())  # type: ignore[assignment]
+    dashboard = Dashboard(hub, listener, DashboardConfig(interval_s=1.0, instance="gw-a"))
+    sent: list[str] = []
+    dashboard.viewers.add(object())  # type: ignore[arg-type]
+    monkeypatch.setattr("gateway.dashboard.service.broadcast", lambda conns, text: sent.append(text))
+    await dashboard.tick()
+    message = orjson.loads(sent[0])
+    assert message["gateway"]["instances"] == 1 and message["gateway"]["redis"] == "down"
+    assert message["md"]["instances"] == 0 and dashboard.bus_errors == 0
