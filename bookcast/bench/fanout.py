@@ -93,6 +93,7 @@ def start_server(kind: str, port: int, redis_url: str, prefix: str, args: argpar
         env = {
             **os.environ, "REDIS_URL": redis_url, "BOOKCAST_REDIS_PREFIX": prefix,
             "BOOKCAST_PAIRS": ",".join(pairs), "BOOKCAST_LOG_LEVEL": "WARNING",
+            "BOOKCAST_GATEWAY_METRICS_PORT": str(free_port()),  # as deployed, on a port of its own
             "BOOKCAST_GATEWAY_MAX_CONNECTIONS": "100000", "BOOKCAST_GATEWAY_MAX_CONNECTIONS_PER_IP": "0",
         }  # fmt: skip
     else:

@@ -49,7 +49,7 @@ class Stack:
         self.topic, self.prefix = unique("gwe2e"), unique("gwe2e")
         self.env = tier_env(
             kafka, self.redis.url, topic=self.topic, redis_prefix=self.prefix, md_group=unique("md"),
-            pairs=",".join(PAIRS), md_session_timeout_ms="2000",
+            pairs=",".join(PAIRS), md_session_timeout_ms="2000", gateway_metrics_port="0",
             **{f"gateway_{k}": v for k, v in gateway_settings.items()},
         )  # fmt: skip
         ensure_topic(kafka, self.topic, PARTITIONS)

@@ -36,6 +36,7 @@ T = 20.0  # bound of every wait in these tests
 
 def gateway_env(redis_url: str, prefix: str, **settings: str) -> dict[str, str]:
     env = {"REDIS_URL": redis_url, "BOOKCAST_REDIS_PREFIX": prefix, "BOOKCAST_PAIRS": ",".join(PAIRS)}
+    env["BOOKCAST_GATEWAY_METRICS_PORT"] = "0"  # these tests read /health; no exporter port to collide on
     env.update({f"BOOKCAST_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 
