@@ -45,8 +45,9 @@ class HubDialectPort:
         self.hub.unclaim([pair])
 
     def live_book(self, pair: str) -> LocalBook | None:
+        """The replica's book, checksum-verified at its current seq (None: not live, or wrong)."""
         replica = self.hub.replicas.get(pair)
-        return replica.local if replica is not None and replica.live else None
+        return replica.verified_book() if replica is not None else None
 
     async def load_book(self, pair: str) -> LocalBook | None:
         try:
