@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
+from bookcast.processes import tier_env
+from feed_simulator.topic import ensure_topic
 from mdcore.book import ASK, BID, OrderBook
 from mdcore.events import decode_event
 from mdcore.instruments import instrument
@@ -45,6 +47,23 @@ async def wait_until_async(
 
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def isolated_stack(
+    infra: object, name: str, pairs: tuple[str, ...], partitions: int, **settings: str
+) -> tuple[dict[str, str], str, str]:
+    """The tiers' environment for one test: its own topic, Redis prefix and md group.
+
+    The topic is created first, with ``partitions``: Tansu would invent it with 4 partitions
+    the moment md_service asked for it. Returns ``(env, topic, prefix)``.
+    """
+    topic, prefix = unique(f"{name}-deltas"), unique(name)
+    env = tier_env(
+        infra.kafka_bootstrap, infra.redis_url,  # type: ignore[attr-defined]
+        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(pairs), **settings,
+    )  # fmt: skip
+    ensure_topic(infra.kafka_bootstrap, topic, partitions)  # type: ignore[attr-defined]
+    return env, topic, prefix
 
 
 @dataclass

@@ -20,13 +20,12 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from stack_helpers import TIMEOUT, stored_state, unique, wait_until, wait_until_async
+from stack_helpers import TIMEOUT, isolated_stack, stored_state, wait_until, wait_until_async
 
-from bookcast.processes import TierProcess, tier_env
+from bookcast.processes import TierProcess
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
-from feed_simulator.topic import ensure_topic
 from mdcore.redis_layout import RedisLayout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "binance_client"))
@@ -41,13 +40,10 @@ WIPED = "ETH-USD"
 
 @pytest.fixture
 def stack(infra) -> Iterator[dict]:
-    topic, prefix = unique("bn"), unique("bn")
-    env = tier_env(
-        infra.kafka_bootstrap, infra.redis_url,
-        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(PAIRS),
+    env, _, prefix = isolated_stack(
+        infra, "bn", PAIRS, 8,
         binance_weight_limit="1000000",  # every depth snapshot of 5000 levels weighs 250
     )  # fmt: skip
-    ensure_topic(infra.kafka_bootstrap, topic, 8)
     procs = {
         "md": TierProcess("md", "md_service", env=env).start(),
         "gateway": TierProcess("gateway", "gateway", env=env, listens=True).start(),

@@ -17,14 +17,20 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
-from stack_helpers import source_books, stored_book, stored_state, unique, wait_until, wait_until_async
+from stack_helpers import (
+    isolated_stack,
+    source_books,
+    stored_book,
+    stored_state,
+    wait_until,
+    wait_until_async,
+)
 
-from bookcast.processes import TierProcess, tier_env
+from bookcast.processes import TierProcess
 from clients import Backoff, BookClient, ClientOptions
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
-from feed_simulator.topic import ensure_topic
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +43,7 @@ OPTIONS = ClientOptions(backoff=Backoff(initial=0.05, maximum=0.5), ping_interva
 
 @pytest.fixture
 def stack(infra) -> Iterator[dict]:
-    topic, prefix = unique("client-deltas"), unique("client")
-    env = tier_env(
-        infra.kafka_bootstrap, infra.redis_url,
-        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(PAIRS),
-    )  # fmt: skip
-    ensure_topic(infra.kafka_bootstrap, topic, PARTITIONS)
+    env, topic, prefix = isolated_stack(infra, "client", PAIRS, PARTITIONS)
     md = TierProcess("md", "md_service", env=env).start()
     gateways = [TierProcess("gateway", "gateway", env=env, listens=True).start()]
     try:

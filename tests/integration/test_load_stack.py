@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from stack_helpers import stored_state, unique, wait_until
+from stack_helpers import isolated_stack, stored_state, wait_until
 
-from bookcast.processes import TierProcess, tier_env
-from feed_simulator.topic import ensure_topic
+from bookcast.processes import TierProcess
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +24,7 @@ PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD")
 
 @pytest.fixture(scope="module")
 def stack(infra) -> Iterator[dict]:
-    topic, prefix = unique("load-deltas"), unique("load")
-    env = tier_env(
-        infra.kafka_bootstrap, infra.redis_url,
-        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(PAIRS),
-    )  # fmt: skip
-    ensure_topic(infra.kafka_bootstrap, topic, 4)
+    env, _, prefix = isolated_stack(infra, "load", PAIRS, 4)
     md = TierProcess("md", "md_service", env=env).start()
     gateway = TierProcess("gateway", "gateway", env=env, listens=True).start()
     feed = TierProcess(

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from stack_helpers import unique, wait_until
+from stack_helpers import isolated_stack, wait_until
 
-from bookcast.processes import TierProcess, tier_env
+from bookcast.processes import TierProcess
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
-from feed_simulator.topic import ensure_topic
 
 pytestmark = pytest.mark.integration
 
@@ -104,14 +103,11 @@ def _feed(env: dict[str, str], stop: threading.Event) -> threading.Thread:
 
 def test_metrics_status_bus_and_the_dashboard_in_a_real_browser(infra) -> None:
     sync_playwright = _playwright()
-    topic, prefix = unique("obs"), unique("obs")
     md_port, gw_port = _free_port(), _free_port()
-    env = tier_env(
-        infra.kafka_bootstrap, infra.redis_url,
-        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(PAIRS),
+    env, _, _ = isolated_stack(
+        infra, "obs", PAIRS, 4,
         md_metrics_port=str(md_port), gateway_metrics_port=str(gw_port), md_session_timeout_ms="2000",
     )  # fmt: skip
-    ensure_topic(infra.kafka_bootstrap, topic, 4)
     stop_feed = threading.Event()
     md = TierProcess("md", "md_service", env=env).start()
     gateway = TierProcess("gateway", "gateway", ["--workers", "1"], env=env, listens=True).start()
