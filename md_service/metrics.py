@@ -2,7 +2,8 @@
 
 md_service's loop stays as it is: every count comes from :class:`md_service.counters.MdCounters`
 (read at scrape time by a custom collector), the Redis link from the service's outage
-clock, the consumer lag from the Kafka client's own bookkeeping. Two latencies are added,
+clock, the Kafka link from :class:`md_service.kafka_source.KafkaLink`, the consumer lag
+from the Kafka client's own bookkeeping. Two latencies are added,
 recorded when Redis acknowledged a window (:class:`MeteredRedisStore`), from the times
 every delta carries:
 
@@ -33,6 +34,7 @@ from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
 from mdcore.settings import env_int, env_str
 
 if TYPE_CHECKING:
+    from md_service.kafka_source import KafkaLink
     from md_service.pair_stream import WindowOutput
     from md_service.service import MdService
 
@@ -135,6 +137,17 @@ def consumer_lag(service: MdService) -> dict[int, int] | None:
         return None
 
 
+def kafka_link(service: MdService) -> KafkaLink | None:
+    """The service's view of the Kafka link; None when its source keeps none (a test double)."""
+    return getattr(service.source, "link", None)
+
+
+def kafka_up(service: MdService) -> bool | None:
+    """True while the brokers answer, False while they do not, None if unknown; safe from another thread."""
+    link = kafka_link(service)
+    return None if link is None else link.down_since is None
+
+
 def owned_partitions(service: MdService) -> list[int]:
     """The partitions this instance writes (not the fenced ones); safe from another thread."""
     return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.lost)
@@ -173,6 +186,11 @@ class MdCollector:
         yield invalid
         up = 1 if service.redis_down_since is None else 0
         yield GaugeMetricFamily("bookcast_md_redis_up", "1 unless Redis calls are failing", value=up)
+        kafka = kafka_up(service)
+        if kafka is not None:
+            yield GaugeMetricFamily(
+                "bookcast_md_kafka_up", "1 while a Kafka broker answers the consumer", value=int(kafka)
+            )
         yield GaugeMetricFamily("bookcast_md_pairs", "pair streams owned", value=len(service.streams))
         owned = len(owned_partitions(service))
         yield GaugeMetricFamily("bookcast_md_partitions", "Kafka partitions owned (not fenced)", value=owned)

@@ -32,7 +32,7 @@ from md_service.config import MdConfig
 from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
 from md_service.intake import Intake, Loaded
-from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
+from md_service.kafka_source import KafkaLink, KafkaSource, OnAssign, OnRevoke
 from md_service.ownership import Ownership, new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore
@@ -68,6 +68,15 @@ class MdService:
         self._next_outage_log = 0.0
         self.source = source_factory(self._on_assign, self._on_revoke)
         self.intake = Intake(self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns)
+        # None for a source without one (the tests' scripted source): reported as unknown
+        self.kafka_link: KafkaLink | None = getattr(self.source, "link", None)
+        if self.kafka_link is not None:
+            self.kafka_link.on_error = self._kafka_link_error
+
+    def _kafka_link_error(self, text: str) -> None:
+        """A client-level Kafka error (librdkafka's ``error_cb``): counted and shown like a message's."""
+        self.counters.kafka_errors += 1
+        self.intake.last_kafka_error = text
 
     @property
     def streams(self) -> dict[str, PairStream]:
@@ -359,6 +368,7 @@ class MdService:
         return {
             "instance": self.cfg.instance,
             "redis": "up" if down is None else f"down for {time.monotonic() - down:.1f} s",
+            "kafka": self.kafka_link.describe() if self.kafka_link is not None else "unknown",
             "kafka_last_error": self.intake.last_kafka_error,
             "partitions": self.ownership.owned_numbers(),
             "partitions_fenced": self.ownership.lost_numbers(),
@@ -380,10 +390,12 @@ class MdService:
     def log_status(self) -> None:
         c = self.counters
         log.info(
-            "status: redis %s; partitions %s (fenced %s); pairs %d; events %d (dup %d, late %d, "
+            "status: redis %s; kafka %s; partitions %s (fenced %s); pairs %d; events %d (dup %d, late %d, "
             "invalid %d %s); exchange gaps %d; windows %d, deltas %d, publish p99 %.1f ms; "
             "refused %d; epochs %d; replays %d",
-            "up" if self.redis_down_since is None else "DOWN", self.ownership.owned_numbers(),
+            "up" if self.redis_down_since is None else "DOWN",
+            "?" if self.kafka_link is None else "up" if self.kafka_link.up else "DOWN",
+            self.ownership.owned_numbers(),
             self.ownership.lost_numbers(), len(self.streams), c.events_applied, c.events_duplicate,
             c.events_late, c.events_invalid, dict(c.invalid), c.exchange_gaps, c.windows, c.deltas,
             c.publish_latency_us.get_value_at_percentile(99) / 1000, c.pairs_refused, c.epochs_started,

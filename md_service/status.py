@@ -1,7 +1,7 @@
 """md_service on the status bus: a small JSON status every second, for the live dashboard.
 
 A daemon thread (the service's loop is single-threaded on purpose and stays so) reads the
-counters, the consumer lag and the interval's latencies, and writes
+counters, the consumer lag, the Redis and Kafka links and the interval's latencies, and writes
 ``{prefix}:status:md:<instance>`` with a TTL of a few seconds (:mod:`mdcore.status_bus`).
 It has its own Redis connection with short timeouts: a slow or absent Redis delays only
 the status, never a window. :func:`md_status` builds the payload from plain values.
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from md_service.metrics import WindowLatency, consumer_lag, owned_partitions
+from md_service.metrics import WindowLatency, consumer_lag, kafka_up, owned_partitions
 from mdcore.latency import IntervalReader, LatencyHistogram
 from mdcore.settings import env_float
 from mdcore.status_bus import (
@@ -73,8 +73,12 @@ def md_status(
     pairs: int,
     partitions: list[int],
     latency: Mapping[str, LatencyHistogram],
+    kafka_up: bool | None = None,
 ) -> dict[str, Any]:
-    """The status of one interval, from plain values (counters by :class:`MdCounters` attribute)."""
+    """The status of one interval, from plain values (counters by :class:`MdCounters` attribute).
+
+    ``kafka_up`` None (a service without a Kafka link, as in tests) is reported as ``unknown``.
+    """
     now = {name: counters.get(attr, 0) for name, attr in RATES.items()}
     then = {name: before.get(attr, 0) for name, attr in RATES.items()}
     return {
@@ -88,6 +92,7 @@ def md_status(
         "consumer_lag": sum(lag.values()) if lag is not None else None,
         "lag_by_partition": {str(p): n for p, n in sorted(lag.items())} if lag is not None else None,
         "redis": "up" if redis_up else "down",
+        "kafka": "unknown" if kafka_up is None else "up" if kafka_up else "down",
         "pairs": pairs,
         "partitions": partitions,
         "latency": {stage: latency_block(hist) for stage, hist in latency.items()},
@@ -129,7 +134,7 @@ class StatusPublisher:
         status = md_status(
             service.cfg.instance, time.time_ns() // 1_000_000, round(now - self._before_at, 3), counters,
             self._before, consumer_lag(service), service.redis_down_since is None, len(service.streams),
-            owned_partitions(service), {s: r.take() for s, r in self._readers.items()},
+            owned_partitions(service), {s: r.take() for s, r in self._readers.items()}, kafka_up(service),
         )  # fmt: skip
         self._before, self._before_at = counters, now
         return status
