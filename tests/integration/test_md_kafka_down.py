@@ -1,0 +1,185 @@
+"""Kafka unavailable: md_service stays up, says so, publishes and commits nothing, then resumes exactly.
+
+md_service runs as its real command against a private embedded broker (pausing the
+session's shared broker would stall every other test). The broker is frozen with SIGSTOP
+mid-stream, which is the hard case: its TCP connections stay open, so librdkafka reports
+no error for a minute; md_service must notice from the silence. Tansu keeps its messages
+in memory, so it is paused, never killed: every event produced before, during and after
+the outage must reach Redis exactly once, in order, in one epoch per pair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+from stack_helpers import source_books, stored_book, stored_state, unique, wait_until
+from test_md_recovery import PAIRS, PARTITIONS, ChannelRecorder, Feeder, assert_one_stream_per_epoch, rebuild
+
+from bookcast.embedded import EmbeddedKafka
+from bookcast.processes import TierProcess, tier_env
+from feed_simulator.topic import ensure_topic
+from mdcore.redis_layout import RedisLayout
+from mdcore.status_bus import decode_status, status_key
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0
+INSTANCE = "md-kafka-down"
+SESSION_TIMEOUT_MS = 2000  # the link's stall limit too: down is reported ~2-3 s after the broker froze
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Rig:
+    kafka: EmbeddedKafka
+    redis_url: str
+    topic: str
+    prefix: str
+    metrics_port: int
+    md: TierProcess
+    recorder: ChannelRecorder
+
+    def status(self) -> dict:
+        """md_service's full status (``{prefix}:md:status:<instance>``), rewritten every 0.3 s."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            raw = client.get(f"{self.prefix}:md:status:{INSTANCE}")
+        finally:
+            client.close()
+        return json.loads(raw) if raw else {}
+
+    def bus_status(self) -> dict:
+        """md_service's status-bus payload (what the dashboard reads)."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return decode_status(client.get(status_key(self.prefix, "md", INSTANCE))) or {}
+        finally:
+            client.close()
+
+    def kafka_gauge(self) -> float | None:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            text = reply.read().decode()
+        found = re.search(r"^bookcast_md_kafka_up (\S+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else None
+
+    def down_for(self) -> float:
+        """Seconds md_service says Kafka has been down (0 while up)."""
+        found = re.fullmatch(r"down for ([0-9.]+) s", self.status().get("kafka", ""))
+        return float(found.group(1)) if found else 0.0
+
+    def offsets(self) -> dict[bytes, bytes]:
+        """The Kafka offsets stored in Redis with the windows (where reading resumes)."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            stored = client.hgetall(f"{self.prefix}:md:{self.topic}")
+        finally:
+            client.close()
+        return {k: v for k, v in stored.items() if k.startswith(b"offset:")}
+
+    def log_lines(self, text: str) -> int:
+        return sum(text in line for line in self.md.log_path.read_text(errors="replace").splitlines())
+
+
+@pytest.fixture
+def rig(infra) -> Iterator[Rig]:
+    kafka = EmbeddedKafka().start()  # private: paused below
+    md = recorder = None
+    try:
+        topic, prefix = unique("mdk-deltas"), unique("mdk")
+        ensure_topic(kafka.bootstrap, topic, PARTITIONS)
+        metrics_port = free_port()
+        env = tier_env(
+            kafka.bootstrap, infra.redis_url,
+            topic=topic, redis_prefix=prefix, md_group=unique("mdk"), pairs=",".join(PAIRS),
+            md_session_timeout_ms=str(SESSION_TIMEOUT_MS), md_status_interval_s="0.3", md_check_ms="200",
+            md_metrics_port=str(metrics_port), status_bus_s="0.3", md_instance=INSTANCE,
+        )  # fmt: skip
+        recorder = ChannelRecorder(infra.redis_url, prefix)
+        recorder.start()
+        md = TierProcess(INSTANCE, "md_service", env=env).start()
+        yield Rig(kafka, infra.redis_url, topic, prefix, metrics_port, md, recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if md is not None:
+            md.stop()
+        kafka.stop()
+
+
+async def test_kafka_frozen_mid_stream_md_reports_it_publishes_nothing_then_resumes_exactly(rig: Rig) -> None:
+    wait_until(
+        lambda: rig.status().get("kafka") == "up" and len(rig.status().get("partitions", [])) == PARTITIONS,
+        timeout=WAIT, what="md_service connected and owning every partition",
+    )  # fmt: skip
+    assert rig.kafka_gauge() == 1.0
+    wait_until(lambda: rig.bus_status().get("kafka") == "up", timeout=WAIT, what="status bus: kafka up")
+    feeder = Feeder(rig.kafka.bootstrap, rig.topic, count=2400, rate=400)
+    feeder.start()
+    try:
+        wait_until(lambda: feeder.delivered > 600, timeout=WAIT, what="a quarter of the events")
+        os.kill(rig.kafka.pid, signal.SIGSTOP)  # frozen: connections open, no answers, no data lost
+        try:
+            wait_until(lambda: rig.down_for() > 0, timeout=WAIT, what="md_service to report kafka down")
+            assert rig.kafka_gauge() == 0.0
+            wait_until(lambda: rig.bus_status().get("kafka") == "down", timeout=WAIT, what="status bus: down")
+            published, deltas = len(rig.recorder.messages), rig.status()["counters"]["deltas"]
+            offsets = rig.offsets()
+            # md_service keeps running and reporting (its status is rewritten with a growing outage)
+            # while nothing is published and no offset moves.
+            wait_until(lambda: rig.down_for() >= 3.0, timeout=WAIT, what="md_service to stay up through it")
+            assert rig.md.running
+            assert len(rig.recorder.messages) == published
+            assert rig.status()["counters"]["deltas"] == deltas
+            assert rig.offsets() == offsets
+        finally:
+            os.kill(rig.kafka.pid, signal.SIGCONT)
+        wait_until(
+            lambda: rig.status().get("kafka") == "up", timeout=WAIT, what="md_service to report kafka up"
+        )
+        assert rig.kafka_gauge() == 1.0
+        wait_until(lambda: rig.bus_status().get("kafka") == "up", timeout=WAIT, what="status bus: up again")
+
+        feeder.join(WAIT)
+        assert feeder.delivered == 2400 and feeder.failed == 0
+        for pair in PAIRS:  # consumption resumed: every event produced, before and during the outage
+            last = str(feeder.produced(pair))
+            wait_until(
+                lambda p=pair, x=last: stored_state(rig.redis_url, rig.prefix, p).get("xseq") == x,
+                timeout=WAIT, what=f"{pair} written through xseq {last}",
+            )  # fmt: skip
+    finally:
+        feeder.stop.set()
+
+    truth = source_books(rig.kafka.bootstrap, rig.topic, PARTITIONS, feeder.delivered)
+    client = redis.Redis.from_url(rig.redis_url)
+    try:
+        for pair in PAIRS:
+            state, book = stored_book(rig.redis_url, rig.prefix, pair)
+            assert book.book == truth[pair].book, f"{pair}: md_service's book differs from the source"
+            assert state.xseq == truth[pair].last_xseq
+            epoch, raws = assert_one_stream_per_epoch(rig.recorder, pair)  # seq +1, none reused or missing
+            assert (epoch, len(raws)) == (state.epoch, state.seq)
+            assert rebuild(pair, epoch, raws).book == truth[pair].book
+            history = client.xrange(RedisLayout(rig.prefix).history_key(pair))
+            assert [fields[b"d"] for _, fields in history] == raws  # the history is what was published
+    finally:
+        client.close()
+    counters = rig.status()["counters"]
+    assert (counters["exchange_gaps"], counters["events_duplicate"], counters["events_late"]) == (0, 0, 0)
+    assert counters["epochs_started"] == len(PAIRS) and counters["pairs_refused"] == 0
+    assert rig.log_lines("kafka unavailable") == 1 and rig.log_lines("kafka is back") == 1
