@@ -20,7 +20,7 @@ class MdConfig:
     topic: str = "bookcast.deltas"
     group_id: str = "bookcast-md"
     window_ms: int = 100
-    window_slots: int = 4  # partitions close their windows in this many turns per window
+    window_slots: int = 8  # partitions close their windows in this many turns per window
     snapshot_every: int = 10  # write a full snapshot to Redis every N seqs of a pair
     history: int = 600  # deltas kept per pair in Redis (one minute at 100 ms)
     redis_prefix: str = "bookcast"
@@ -81,7 +81,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         history=history,
         redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
         max_batch=env_int(env, "BOOKCAST_MD_MAX_BATCH", 500, 1, 100_000),
-        window_slots=env_int(env, "BOOKCAST_MD_WINDOW_SLOTS", 4, 1, 20),
+        window_slots=env_int(env, "BOOKCAST_MD_WINDOW_SLOTS", 8, 1, 20),
         session_timeout_ms=session_ms,
         max_poll_interval_ms=poll_ms,
         check_interval_ms=env_int(env, "BOOKCAST_MD_CHECK_MS", 1_000, 100, 3_600_000),

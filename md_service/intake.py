@@ -69,11 +69,15 @@ class Intake:
         self._next_kafka_log = 0.0
         self.last_kafka_error: str | None = None
 
-    def handle_batch(self, messages: list[Message]) -> None:
+    def handle_batch(self, messages: list[Message], skipping: set[int] | None = None) -> None:
+        """Apply consumed messages in order. ``skipping`` carries the partitions rewound so far
+        in one consumed batch when it is handled in chunks: the rest of the batch is stale for them.
+        """
         partitions = self.ownership.partitions
         streams = self.ownership.streams
         counters = self.counters
-        skipping: set[int] = set()  # partitions rewound during this batch: the rest of it is stale
+        if skipping is None:
+            skipping = set()
         applied = changes_total = 0
         for msg in messages:
             err = msg.error()

@@ -155,6 +155,17 @@ def test_a_pair_redis_lost_rewinds_its_partition_once() -> None:
     assert rig.ownership.streams[PAIR].xseq == 3
 
 
+def test_a_rewind_skips_the_rest_of_its_batch_across_the_chunks_it_is_handled_in() -> None:
+    rig = Rig()
+    msgs = [FakeMessage(value, partition=0, offset=i) for i, value in enumerate([ev(5), ev(6), ev(7)])]
+    skipping: set[int] = set()
+    rig.intake.handle_batch(msgs[:1], skipping)  # the loop hands one consumed batch over in chunks
+    rig.intake.handle_batch(msgs[1:], skipping)
+    assert rig.source.rewound == [0] and skipping == {0}
+    assert PAIR not in rig.ownership.streams  # ev(6), ev(7) came before the rewind: stale, not applied
+    assert rig.ownership.partitions[0].position is None
+
+
 def test_after_one_rewind_a_pair_starts_from_what_the_partition_holds() -> None:
     rig = Rig()
     rig.feed(ev(5))

@@ -1,0 +1,54 @@
+"""The window cadence: which slots close when, late ticks, and the state-check rounds."""
+
+from __future__ import annotations
+
+from md_service.cadence import WindowCadence
+
+
+def cadence(slots: int = 4, window_ms: int = 100, check_ms: int = 1_000) -> WindowCadence:
+    return WindowCadence(window_ms, slots, check_ms, now=0.0)
+
+
+def test_nothing_is_due_before_the_first_tick() -> None:
+    c = cadence()
+    assert c.due(0.0) is None
+    assert c.due(0.0249) is None
+
+
+def test_on_time_ticks_take_the_slots_in_turn_once_per_window() -> None:
+    c = cadence(slots=4)
+    seen = []
+    for k in range(1, 9):
+        tick = c.due(k * 0.025 + 1e-9)
+        assert tick is not None and not tick.late
+        seen.append(set(tick.slots))
+    assert seen == [{0}, {1}, {2}, {3}] * 2
+
+
+def test_a_late_loop_gets_every_slot_it_missed_in_one_tick() -> None:
+    c = cadence(slots=4)
+    tick = c.due(0.051)  # two ticks (0.025, 0.050) have come
+    assert tick is not None and tick.late and tick.slots == {0, 1}
+    assert c.due(0.052) is None
+    after = c.due(0.0751)
+    assert after is not None and after.slots == {2}
+
+
+def test_a_whole_window_behind_restarts_the_cadence_instead_of_bursting() -> None:
+    c = cadence(slots=4)
+    tick = c.due(1.0)  # 40 ticks late
+    assert tick is not None and tick.slots == {0, 1, 2, 3}
+    assert c.next_tick == 1.0 + 0.025
+    assert c.due(1.01) is None
+
+
+def test_each_slot_owes_one_state_check_per_check_interval() -> None:
+    c = cadence(slots=4, check_ms=100)
+    checks = []
+    for k in range(1, 13):
+        tick = c.due(k * 0.025 + 1e-9)
+        assert tick is not None
+        checks.append((min(tick.slots), tick.check))
+    # the first round starts at the 4th tick (t = 0.1): each slot checks once, then again a round later
+    assert [slot for slot, check in checks if check] == [3, 0, 1, 2, 3, 0, 1, 2, 3]
+    assert all(not check for _slot, check in checks[:3])
