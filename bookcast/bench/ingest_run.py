@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -59,6 +60,7 @@ class Pass:
     build_p99_ms: float = 0.0
     windows_late: int = 0
     windows_measured: int = 0  # window writes in the latency figures (after the warm-up)
+    finished_at: float = 0.0  # time.monotonic() when every event had been applied
 
     @property
     def changes_per_s(self) -> float:
@@ -150,11 +152,15 @@ def run_md(
     max_batch: int,
     slots: int,
     warmup_s: float = 1.0,
+    on_assigned: Callable[[], None] | None = None,
+    timeout_s: float = 600.0,
+    session_timeout_ms: int = 2_000,
 ) -> Pass:
-    """Run md_service on the topic, draining it as fast as it can, until every event is written.
+    """Run md_service on the topic until every event is written: a drain of what is there, or
+    (``on_assigned``, called once it owns every partition, starts a live feed) a live run.
 
     Publish latencies are those of the windows after the first ``warmup_s`` of consuming
-    (the maximum covers the whole run): the latency of a fully loaded md_service.
+    (the maximum covers the whole run).
     """
     cfg = MdConfig(
         kafka_bootstrap=bootstrap,
@@ -165,7 +171,7 @@ def run_md(
         window_slots=slots,
         redis_prefix=f"bench-{uuid.uuid4().hex[:8]}",
         max_batch=max_batch,
-        session_timeout_ms=2_000,
+        session_timeout_ms=session_timeout_ms,  # short: Tansu's group join takes about half of it
         status_interval_s=3600.0,
         instance="bench",
     )
@@ -175,7 +181,7 @@ def run_md(
     marks: dict[str, float] = {}
     handle = service.intake.handle_batch
 
-    def timed_handle(batch: list) -> None:
+    def timed_handle(batch: list, skipping: set[int] | None = None) -> None:
         if "wall" not in marks:
             marks["wall"], marks["cpu"] = time.perf_counter(), time.process_time()
         elif "warm" not in marks and time.perf_counter() - marks["wall"] >= warmup_s:
@@ -183,17 +189,26 @@ def run_md(
             marks["warm"], marks["warm_max"] = 1.0, counters.publish_latency_us.get_max_value() / 1000
             counters.publish_latency_us.reset()
             counters.build_latency_us.reset()
-        handle(batch)
+        handle(batch, skipping)
 
     service.intake.handle_batch = timed_handle  # type: ignore[method-assign]
     done = threading.Event()
 
     def watch() -> None:  # stop once every event has been applied; run() then writes the last window
+        waiting = on_assigned
+        give_up = time.monotonic() + timeout_s
         while not done.wait(0.005):
+            if time.monotonic() > give_up:
+                service.stop()
+                return
+            if waiting is not None and len(service.ownership.partitions) >= produced.partitions:
+                waiting()
+                waiting = None
             if (
                 counters.events_applied + counters.events_duplicate + counters.events_invalid
                 >= produced.events
             ):
+                marks["finished"] = time.monotonic()
                 service.stop()
                 return
 
@@ -202,6 +217,11 @@ def run_md(
     settle_heap()  # as the md_service command does before its loop
     try:
         service.run()  # returns after the final window was written
+        if "finished" not in marks:
+            applied = counters.events_applied + counters.events_duplicate + counters.events_invalid
+            raise RuntimeError(
+                f"md_service applied {applied} of {produced.events} events in {timeout_s:.0f} s"
+            )
         wall, cpu = time.perf_counter() - marks["wall"], time.process_time() - marks["cpu"]
     finally:
         done.set()
@@ -223,4 +243,5 @@ def run_md(
         build_p50_ms=counters.build_latency_us.get_value_at_percentile(50) / 1000,
         build_p99_ms=counters.build_latency_us.get_value_at_percentile(99) / 1000,
         windows_late=counters.windows_late,
+        finished_at=marks.get("finished", 0.0),
     )
