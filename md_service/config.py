@@ -21,7 +21,7 @@ class MdConfig:
     group_id: str = "bookcast-md"
     window_ms: int = 100
     window_slots: int = 8  # partitions close their windows in this many turns per window
-    snapshot_every: int = 10  # write a full snapshot to Redis every N seqs of a pair
+    snapshot_every: int = 50  # write a full snapshot to Redis every N seqs of a pair (5 s at 100 ms)
     history: int = 600  # deltas kept per pair in Redis (one minute at 100 ms)
     redis_prefix: str = "bookcast"
     max_batch: int = 500  # Kafka messages per consume() call: small enough to close windows on time
@@ -77,7 +77,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         topic=args.topic or env_str(env, "BOOKCAST_TOPIC", "bookcast.deltas"),
         group_id=args.group or env_str(env, "BOOKCAST_MD_GROUP", "bookcast-md"),
         window_ms=window_ms,
-        snapshot_every=env_int(env, "BOOKCAST_MD_SNAPSHOT_EVERY", min(10, history // 2), 1, history // 2),
+        snapshot_every=env_int(env, "BOOKCAST_MD_SNAPSHOT_EVERY", min(50, history // 2), 1, history // 2),
         history=history,
         redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
         max_batch=env_int(env, "BOOKCAST_MD_MAX_BATCH", 500, 1, 100_000),

@@ -20,7 +20,7 @@ def load(env: dict, *argv: str):
 
 def test_defaults() -> None:
     cfg = load({})
-    assert (cfg.window_ms, cfg.history, cfg.snapshot_every, cfg.session_timeout_ms) == (100, 600, 10, 6000)
+    assert (cfg.window_ms, cfg.history, cfg.snapshot_every, cfg.session_timeout_ms) == (100, 600, 50, 6000)
     assert (
         cfg.max_poll_interval_ms == 10_000 and cfg.dead_letter_topic == "" and cfg.check_interval_ms == 1000
     )
