@@ -125,6 +125,20 @@ def _link(statuses: Sequence[Mapping[str, Any]]) -> str:
     return "up" if all(s.get("redis") == "up" for s in statuses) else "down"
 
 
+def kafka_link(mds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """md_service's Kafka link over every instance: one down instance makes it ``down``, named.
+
+    Unlike ``redis``, an instance that does not say (no ``kafka`` field: an md_service older
+    than it; or ``unknown``: one without a Kafka link) is not counted as down, nor as up: the
+    link is ``up`` only when every instance says so, else ``unknown`` unless one says
+    ``down``. ``?``: no md instance reports. ``kafka_down`` / ``kafka_unknown`` name them.
+    """
+    down = sorted(str(s.get("id", "?")) for s in mds if s.get("kafka") == "down")
+    unknown = sorted(str(s.get("id", "?")) for s in mds if s.get("kafka") not in ("up", "down"))
+    state = "?" if not mds else "down" if down else "unknown" if unknown else "up"
+    return {"kafka": state, "kafka_down": down, "kafka_unknown": unknown}
+
+
 def combine(
     t_ms: int,
     gateways: Sequence[Mapping[str, Any]],
@@ -150,6 +164,7 @@ def combine(
     md: dict[str, Any] = {
         "instances": len(mds),
         "redis": _link(mds),
+        **kafka_link(mds),
         "pairs": int(_sum(mds, "pairs")),
         "partitions": sorted({p for s in mds for p in s.get("partitions") or () if isinstance(p, int)}),
         **md_rates,

@@ -57,6 +57,7 @@ COLOURED_PIXELS_JS = """id => {
 }"""
 SECONDS = 15  # of charts after every tier reports: enough to see them move, and for the screenshot
 TILES = ("t-e2e", "t-fan", "t-in", "t-frames", "t-fanout", "t-clients")
+PILLS = ("link", "redis", "kafka", "md", "gw", "load")
 
 
 def _playwright():
@@ -159,7 +160,7 @@ def _read_page(page) -> dict:
         "updates": int(page.evaluate("document.body.dataset.updates")),
         "drawn": int(page.evaluate("document.body.dataset.drawn")),
         "tiles": {tile: page.text_content(f"#{tile}") for tile in TILES},
-        "pills": {pill: page.text_content(f"#{pill}") for pill in ("link", "redis", "md", "gw", "load")},
+        "pills": {pill: page.text_content(f"#{pill}") for pill in PILLS},
         "coloured": {
             c: page.evaluate(COLOURED_PIXELS_JS, c) for c in ("c-e2e", "c-stages", "c-tput", "c-fanout")
         },
@@ -177,6 +178,7 @@ def _assert_page(first: dict, second: dict) -> None:
         assert text not in ("–", ""), f"tile {tile} shows no number: {second['tiles']}"
         float(text.removesuffix("k").removesuffix("M"))  # a number, as the page formats it
     assert second["pills"]["link"] == "live" and second["pills"]["redis"] == "redis up"
+    assert second["pills"]["kafka"] == "kafka up"  # md_service's link, from its status on the bus
     assert second["pills"]["md"].startswith("md_service ×1") and second["pills"]["gw"] == "gateways ×1"
     for canvas, pixels in second["coloured"].items():
         assert pixels > 200, f"{canvas}: no chart lines drawn ({second['coloured']})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.dashboard.aggregate import STAGES, combine, gateway_status
+from gateway.dashboard.aggregate import STAGES, combine, gateway_status, kafka_link
 from mdcore.latency import LatencyHistogram
 from mdcore.status_bus import latency_block
 
@@ -79,4 +79,33 @@ def test_combine_with_nothing_but_this_gateway() -> None:
     message = combine(1, [gw], [], [])
     assert message["gateway"]["fanout_ratio"] is None and message["md"]["instances"] == 0
     assert message["md"]["consumer_lag"] is None and message["clients"]["instances"] == 0
+    md = message["md"]
+    assert (md["kafka"], md["kafka_down"], md["kafka_unknown"]) == ("?", [], [])
     assert all(v is None for v in message["latency_ms"].values())
+
+
+def an_md(instance: str, **link: str) -> dict:
+    """An md status with only what the links need; ``kafka`` left out is an md_service older than it."""
+    return {"v": 1, "kind": "md", "id": instance, "rates": {}, "redis": "up", **link}
+
+
+def test_kafka_is_up_when_every_md_instance_says_up() -> None:
+    message = combine(1, [], [an_md("md-1", kafka="up"), an_md("md-2", kafka="up")], [])
+    md = message["md"]
+    assert (md["kafka"], md["kafka_down"], md["kafka_unknown"]) == ("up", [], [])
+
+
+def test_kafka_is_down_when_one_md_instance_says_down_and_names_it() -> None:
+    mds = [an_md("md-b", kafka="down"), an_md("md-a", kafka="up"), an_md("md-c")]
+    md = combine(1, [], mds, [])["md"]
+    assert (md["kafka"], md["kafka_down"], md["kafka_unknown"]) == ("down", ["md-b"], ["md-c"])
+    assert md["redis"] == "up"  # the Redis link is judged apart
+    both = kafka_link([an_md("md-2", kafka="down"), an_md("md-1", kafka="down")])
+    assert both == {"kafka": "down", "kafka_down": ["md-1", "md-2"], "kafka_unknown": []}
+
+
+def test_an_md_instance_without_the_field_is_unknown_never_down_nor_up() -> None:
+    older = kafka_link([an_md("md-old")])
+    assert older == {"kafka": "unknown", "kafka_down": [], "kafka_unknown": ["md-old"]}
+    mixed = kafka_link([an_md("md-new", kafka="up"), an_md("md-old"), an_md("md-test", kafka="unknown")])
+    assert mixed == {"kafka": "unknown", "kafka_down": [], "kafka_unknown": ["md-old", "md-test"]}
