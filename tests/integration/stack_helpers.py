@@ -1,25 +1,36 @@
-"""Helpers for tests that run the real tiers: bounded waits, the source of truth, Redis reads."""
+"""Helpers for tests that run the real tiers: bounded waits, the source of truth, Redis reads.
+
+Also what several md_service tests share (test_md_recovery.py, test_md_kafka_down.py): a
+deterministic exchange and its :class:`Feeder`, the :class:`ChannelRecorder` of what
+md_service published, and the checks on those streams. They live here, not in one test
+module the others import, so that no test module depends on another.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from bookcast.processes import tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.events import decode_event
+from mdcore.codec import decode_delta
+from mdcore.events import decode_event, encode_event
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
+from mdcore.messages import Snapshot
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
 
 TIMEOUT = 60.0  # one bound for every wait on a real condition in these tests
+EXCHANGE_PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOT-USD")  # Exchange's default
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
@@ -128,3 +139,134 @@ def wire_book(book: OrderBook, pair: str) -> tuple[list[tuple[str, str]], list[t
     inst = instrument(pair)
     fmt = [(inst.format_price(p), inst.format_qty(q)) for p, q in book.iter_side(BID)]
     return fmt, [(inst.format_price(p), inst.format_qty(q)) for p, q in book.iter_side(ASK)]
+
+
+# --- the exchange -------------------------------------------------------------------
+
+
+class Exchange:
+    """A small deterministic exchange: per pair, levels set and removed around a fixed mid."""
+
+    def __init__(self, seed: int, pairs: tuple[str, ...] = EXCHANGE_PAIRS) -> None:
+        self.rng = random.Random(seed)
+        self.pairs = pairs
+        self.xseq = dict.fromkeys(pairs, 0)
+        self.turn = 0
+
+    def next(self) -> tuple[str, bytes]:
+        pair = self.pairs[self.turn % len(self.pairs)]
+        self.turn += 1
+        self.xseq[pair] += 1
+        inst, rng = instrument(pair), self.rng
+        mid = 10**inst.price_decimals * 50
+        changes = []
+        for _ in range(rng.randint(1, 4)):
+            side = rng.choice("ba")
+            price = mid - rng.randint(1, 120) if side == "b" else mid + rng.randint(1, 120)
+            qty = 0 if rng.random() < 0.25 else rng.randint(1, 9) * 10**inst.qty_decimals
+            changes.append((side, inst.format_price(price), inst.format_qty(qty)))
+        return pair, encode_event(pair, self.xseq[pair], time.time_ns(), changes)
+
+
+class Feeder(threading.Thread):
+    """Produces ``count`` events at ``rate``/s (key = pair), then flushes; counts confirmations."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, count: int, rate: float, exchange: Exchange | None = None
+    ) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.count, self.rate = bootstrap, topic, count, rate
+        self.exchange = exchange or Exchange(seed=7)
+        self.delivered = 0
+        self.failed = 0
+        self.stop = threading.Event()
+
+    def _done(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+
+    def run(self) -> None:
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "linger.ms": 5, "enable.idempotence": True,
+             "compression.type": "lz4"}
+        )  # fmt: skip
+        start = time.monotonic()
+        for i in range(self.count):
+            ahead = start + i / self.rate - time.monotonic()
+            if ahead > 0.005 and self.stop.wait(ahead):
+                break
+            pair, value = self.exchange.next()
+            producer.produce(self.topic, value, pair.encode(), on_delivery=self._done)
+            producer.poll(0)
+        producer.flush(30)
+
+    def produced(self, pair: str) -> int:
+        return self.exchange.xseq[pair]
+
+
+# --- what md_service published ------------------------------------------------------------
+
+
+class ChannelRecorder(threading.Thread):
+    """Every message on the prefix's delta channels, in order, as (pair, epoch, seq, bytes)."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(redis_url)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe(f"{prefix}:delta:*")
+        self.pubsub.get_message(timeout=5.0)
+        self.messages: list[tuple[str, str, int, bytes]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                msg = self.pubsub.get_message(timeout=0.1)
+            except redis.ConnectionError:  # a Redis restart: redis-py reconnects and resubscribes
+                time.sleep(0.1)
+                continue
+            if msg is not None and msg["type"] == "pmessage":
+                d = decode_delta(msg["data"])
+                self.messages.append((d.pair, d.epoch, d.seq, msg["data"]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(5)
+        self.pubsub.close()
+        self.client.close()
+
+    def streams(self, pair: str) -> list[tuple[str, list[int], list[bytes]]]:
+        """The pair's epochs in publication order, each with its seqs and delta bytes."""
+        out: list[tuple[str, list[int], list[bytes]]] = []
+        for p, epoch, seq, raw in list(self.messages):
+            if p != pair:
+                continue
+            if not out or out[-1][0] != epoch:
+                out.append((epoch, [], []))
+            out[-1][1].append(seq)
+            out[-1][2].append(raw)
+        return out
+
+
+def rebuild(pair: str, epoch: str, deltas: list[bytes]) -> LocalBook:
+    """Apply a whole epoch's deltas (checksums verified) from the empty book before seq 1."""
+    book = LocalBook(pair)
+    book.load_snapshot(Snapshot(pair, epoch, 0, 0, [], [], 0))
+    for raw in deltas:
+        assert book.apply_delta(decode_delta(raw))
+    return book
+
+
+def assert_one_stream_per_epoch(
+    recorder: ChannelRecorder, pair: str, epochs: int = 1
+) -> tuple[str, list[bytes]]:
+    """Seqs 1..N with none missing or repeated in each epoch; returns the last epoch and its deltas."""
+    streams = recorder.streams(pair)
+    assert len(streams) == epochs, f"{pair}: epochs {[e for e, _, _ in streams]}"
+    for epoch, seqs, _ in streams:
+        assert seqs == list(range(1, len(seqs) + 1)), f"{pair} epoch {epoch}: seqs {seqs}"
+    epoch, _, raws = streams[-1]
+    return epoch, raws

@@ -23,8 +23,18 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_helpers import source_books, stored_book, stored_state, unique, wait_until
-from test_md_recovery import PAIRS, PARTITIONS, ChannelRecorder, Feeder, assert_one_stream_per_epoch, rebuild
+from stack_helpers import (
+    EXCHANGE_PAIRS,
+    ChannelRecorder,
+    Feeder,
+    assert_one_stream_per_epoch,
+    rebuild,
+    source_books,
+    stored_book,
+    stored_state,
+    unique,
+    wait_until,
+)
 
 from bookcast.embedded import EmbeddedKafka
 from bookcast.processes import TierProcess, tier_env
@@ -34,6 +44,8 @@ from mdcore.status_bus import decode_status, status_key
 
 pytestmark = pytest.mark.integration
 
+PAIRS = EXCHANGE_PAIRS  # the pairs Feeder's exchange trades
+PARTITIONS = 4
 WAIT = 30.0
 INSTANCE = "md-kafka-down"
 SESSION_TIMEOUT_MS = 2000  # the link's stall limit too: down is reported ~2-3 s after the broker froze
