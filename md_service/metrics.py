@@ -2,7 +2,7 @@
 
 md_service's loop stays as it is: every count comes from :class:`md_service.counters.MdCounters`
 (read at scrape time by a custom collector), the Redis link from the service's outage
-clock, the Kafka link from :class:`md_service.kafka_source.KafkaLink`, the consumer lag
+clock, the Kafka link from :class:`md_service.kafka_link.KafkaLink`, the consumer lag
 from the Kafka client's own bookkeeping. Two latencies are added,
 recorded when Redis acknowledged a window (:class:`MeteredRedisStore`), from the times
 every delta carries:
@@ -34,7 +34,7 @@ from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
 from mdcore.settings import env_int, env_str
 
 if TYPE_CHECKING:
-    from md_service.kafka_source import KafkaLink
+    from md_service.kafka_link import KafkaLink
     from md_service.pair_stream import WindowOutput
     from md_service.service import MdService
 

@@ -33,7 +33,8 @@ from md_service.config import MdConfig
 from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
 from md_service.intake import Intake, Loaded
-from md_service.kafka_source import KafkaLink, KafkaSource, OnAssign, OnRevoke
+from md_service.kafka_link import KafkaLink
+from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
 from md_service.ownership import Ownership, new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore

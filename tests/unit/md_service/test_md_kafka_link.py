@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from md_service.counters import MdCounters
-from md_service.kafka_source import KafkaLink, RepeatLimiter, brokers_answering
+from md_service.kafka_link import KafkaLink, RepeatLimiter, brokers_answering
 from md_service.metrics import MdMetrics, kafka_up
 from md_service.ownership import Ownership
 from md_service.status import md_status
@@ -99,7 +99,7 @@ def kafka_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_down_and_back_are_logged_once_each_however_many_signals(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="md_service.kafka_source")
+    caplog.set_level(logging.INFO, logger="md_service.kafka_link")
     clock = Clock()
     link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
     assert not link.up and link.describe() == "down for 0.0 s"  # not connected yet
@@ -147,7 +147,7 @@ def test_all_brokers_down_is_down_at_once_and_every_error_is_counted(
 def test_unreachable_from_the_start_is_logged_once_after_the_stall_limit(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="md_service.kafka_source")
+    caplog.set_level(logging.INFO, logger="md_service.kafka_link")
     clock = Clock()
     link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
     nothing = raw(stats("init", bootstrap=broker("INIT", -0.001, 0, "configured")))
