@@ -163,6 +163,7 @@ def summarise(
             "paced_windows_measured": med(runs, lambda p: p.windows_measured),
             "paced_late_ticks": med(runs, lambda p: p.windows_late),
             "paced_rates": [round(feed.changes / feed.seconds) for _, feed in paced],
+            "paced_feed_behind_max_ms": round(max(feed.behind_max_ms for _, feed in paced), 1),
         })  # fmt: skip
         if rate >= TARGET_CHANGES_PER_S * 0.98:  # the goal's latency is the one at the goal's rate
             summary["meets_target"] = (

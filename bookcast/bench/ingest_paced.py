@@ -123,22 +123,30 @@ class PacedFeed:
         self._proc.start()
         if cpus and self._proc.pid is not None:
             os.sched_setaffinity(self._proc.pid, cpus)
-        if not self._pipe.poll(120):
-            raise RuntimeError("the paced producer did not get ready within 120 s")
-        planned = self._pipe.recv()
+        planned = self._receive(120, "get ready")
         self.events, self.changes = planned["events"], planned["changes"]
 
     def go(self) -> None:
         self._pipe.send("go")
 
     def result(self, timeout: float) -> Feed:
-        if not self._pipe.poll(timeout):
-            raise RuntimeError(f"the paced producer did not finish within {timeout:.0f} s")
-        done = self._pipe.recv()
+        done = self._receive(timeout, "finish")
         if done["sent"] != self.events:
             raise RuntimeError(f"the paced producer confirmed {done['sent']} of {self.events} events")
         return Feed(self.topic, self.partitions, self.pairs, self.events, self.changes, done["seconds"],
                     done["ended_at"], done["behind_ms"])  # fmt: skip
+
+    def _receive(self, timeout: float, what: str) -> dict:
+        """The producer's next report, or a clear error if it died or took too long."""
+        if not self._pipe.poll(timeout):
+            raise RuntimeError(f"the paced producer did not {what} within {timeout:.0f} s")
+        try:
+            return self._pipe.recv()
+        except EOFError:
+            self._proc.join(5)
+            raise RuntimeError(
+                f"the paced producer exited (code {self._proc.exitcode}) before it could {what}"
+            ) from None
 
     def close(self) -> None:
         self._proc.join(10)

@@ -24,4 +24,5 @@ def test_the_ingest_benchmark_drains_and_follows_a_live_feed_at_the_asked_rate(t
     assert scenario["paced_events"] > 0
     assert abs(scenario["paced_changes_per_s"] - RATE) < RATE * 0.1
     assert scenario["paced_windows_measured"] > 0 and scenario["paced_publish_p99_ms"] > 0
+    assert scenario["paced_feed_behind_max_ms"] >= 0  # how far the producer ever trailed its schedule
     assert "md_service, live feed paced at" in done.stdout
