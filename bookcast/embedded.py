@@ -163,7 +163,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Ask the kernel for a currently free loopback port (the server binds it moments later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
@@ -287,7 +287,7 @@ class ManagedProcess:
             deadline = time.monotonic() + timeout
             attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
             for attempt in range(1, attempts + 1):
-                port = self._requested_port or _free_port()
+                port = self._requested_port or free_port()
                 self._launch(port)
                 try:
                     self._wait_ready(deadline, timeout)

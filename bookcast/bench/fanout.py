@@ -41,7 +41,7 @@ from bookcast.bench.fanout_report import (
     rss_bytes,
     table,
 )  # fmt: skip
-from bookcast.embedded import EmbeddedRedis
+from bookcast.embedded import EmbeddedRedis, free_port
 from mdcore.instruments import NAMED_PAIRS
 
 SERVERS = ("gateway", "bare", "naive")
@@ -65,12 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--saturation-window-ms", type=float, default=5.0, help="window of the saturation run")
     p.add_argument("--json", type=Path, help="also write every figure to this file")
     return p
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

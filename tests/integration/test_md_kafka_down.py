@@ -17,7 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
 import urllib.request
 from collections.abc import Iterator
 
@@ -36,7 +35,7 @@ from stack_helpers import (
     wait_until,
 )
 
-from bookcast.embedded import EmbeddedKafka
+from bookcast.embedded import EmbeddedKafka, free_port
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.redis_layout import RedisLayout
@@ -51,10 +50,6 @@ INSTANCE = "md-kafka-down"
 SESSION_TIMEOUT_MS = 2000  # the link's stall limit too: down is reported ~2-3 s after the broker froze
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Rig:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import threading
 import time
 import urllib.request
@@ -23,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from stack_helpers import isolated_stack, wait_until
 
+from bookcast.embedded import free_port
 from bookcast.processes import TierProcess
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config
@@ -70,10 +70,6 @@ def _playwright():
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple], float]:
@@ -104,7 +100,7 @@ def _feed(env: dict[str, str], stop: threading.Event) -> threading.Thread:
 
 def test_metrics_status_bus_and_the_dashboard_in_a_real_browser(infra) -> None:
     sync_playwright = _playwright()
-    md_port, gw_port = _free_port(), _free_port()
+    md_port, gw_port = free_port(), free_port()
     env, _, _ = isolated_stack(
         infra, "obs", PAIRS, 4,
         md_metrics_port=str(md_port), gateway_metrics_port=str(gw_port), md_session_timeout_ms="2000",

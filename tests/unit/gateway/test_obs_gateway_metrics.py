@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import urllib.request
 from types import SimpleNamespace
 
@@ -17,6 +16,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from bookcast.embedded import free_port
 from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, DashboardConfig, page_bytes, with_dashboard
 from gateway.hub import Hub
@@ -108,16 +108,12 @@ def test_metrics_port_setting_adds_the_worker_index() -> None:
     assert load_metrics_config({"BOOKCAST_METRICS_HOST": "0.0.0.0"}).host == "0.0.0.0"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_metrics_are_served_on_their_port_and_a_taken_port_is_only_a_warning(caplog) -> None:
     hub, listener = busy_hub()
     metrics = GatewayMetrics(hub, listener)
-    port = _free_port()
+    port = free_port()
     assert await metrics.serve(MetricsConfig("127.0.0.1", port)) is not None
     try:
         body = await asyncio.to_thread(
