@@ -50,8 +50,6 @@ INSTANCE = "md-kafka-down"
 SESSION_TIMEOUT_MS = 2000  # the link's stall limit too: down is reported ~2-3 s after the broker froze
 
 
-
-
 class Rig:
     """md_service (the real command) and a private broker on a reserved port, the shared Redis.
 

@@ -70,8 +70,6 @@ def _playwright():
     return sync_playwright
 
 
-
-
 def _scrape(port: int) -> dict[tuple[str, tuple], float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return {

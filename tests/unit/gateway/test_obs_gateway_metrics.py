@@ -108,8 +108,6 @@ def test_metrics_port_setting_adds_the_worker_index() -> None:
     assert load_metrics_config({"BOOKCAST_METRICS_HOST": "0.0.0.0"}).host == "0.0.0.0"
 
 
-
-
 async def test_metrics_are_served_on_their_port_and_a_taken_port_is_only_a_warning(caplog) -> None:
     hub, listener = busy_hub()
     metrics = GatewayMetrics(hub, listener)
