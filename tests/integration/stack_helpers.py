@@ -270,3 +270,16 @@ def assert_one_stream_per_epoch(
         assert seqs == list(range(1, len(seqs) + 1)), f"{pair} epoch {epoch}: seqs {seqs}"
     epoch, _, raws = streams[-1]
     return epoch, raws
+
+
+def assert_streams_rebuild(
+    recorder: ChannelRecorder, books: dict[str, OrderBook]
+) -> dict[str, tuple[str, list[bytes]]]:
+    """Each pair's published stream is whole (:func:`assert_one_stream_per_epoch`) and its deltas,
+    applied from the empty book, give ``books[pair]``; returns each pair's epoch and deltas."""
+    streams = {}
+    for pair, book in books.items():
+        epoch, raws = assert_one_stream_per_epoch(recorder, pair)
+        assert rebuild(pair, epoch, raws).book == book
+        streams[pair] = (epoch, raws)
+    return streams

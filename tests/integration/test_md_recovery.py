@@ -22,8 +22,7 @@ from stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
     Feeder,
-    assert_one_stream_per_epoch,
-    rebuild,
+    assert_streams_rebuild,
     source_books,
     stored_book,
     stored_state,
@@ -36,6 +35,7 @@ from bookcast.embedded import EmbeddedRedis
 from bookcast.processes import TierProcess, tier_env
 from clients import BookClient
 from feed_simulator.topic import ensure_topic
+from mdcore.book import OrderBook
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import RedisLayout
 
@@ -143,6 +143,9 @@ class Stack:
         status = self.status(instance)
         return sum(status["counters"][name] for name in names) if status else 0
 
+    def wait_both_own(self, a: str, b: str, what: str) -> None:
+        wait_until(lambda: self.owns(a) and self.owns(b), timeout=WAIT, what=what)
+
     def owns(self, instance: str) -> list[int]:
         status = self.status(instance)
         return status["partitions"] if status else []
@@ -180,6 +183,11 @@ def stack(infra) -> Iterator[Stack]:
     s.close()
 
 
+def books(finals: dict[str, tuple[str, int, LocalBook]]) -> dict[str, OrderBook]:
+    """The final books of ``Stack.finals``, by pair."""
+    return {pair: final[2].book for pair, final in finals.items()}
+
+
 def assert_history_is_what_was_published(stack: Stack, pair: str, raws: list[bytes]) -> None:
     """The history stream holds every published delta byte for byte: any gap can be read back."""
     client = redis.Redis.from_url(stack.redis_url)
@@ -209,9 +217,7 @@ async def test_sigkill_mid_stream_then_restart_continues_every_stream_exactly(st
         assert feeder.delivered == 3600 and feeder.failed == 0
         stack.wait_published(feeder)
         finals = stack.finals(feeder)
-        for pair in PAIRS:
-            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
-            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        for pair, (epoch, raws) in assert_streams_rebuild(stack.recorder, books(finals)).items():
             assert (epoch, len(raws)) == finals[pair][:2]
             assert_history_is_what_was_published(stack, pair, raws)
         await watchers.assert_match(finals)
@@ -226,11 +232,7 @@ async def test_sigkill_mid_stream_then_restart_continues_every_stream_exactly(st
 async def test_failover_between_two_instances_continues_each_pair_from_redis(stack, infra) -> None:
     md_a, _md_b = stack.md("md-a"), stack.md("md-b")
     gateway = stack.gateway()
-    wait_until(
-        lambda: stack.owns("md-a") and stack.owns("md-b"),
-        timeout=WAIT,
-        what="both instances to own partitions",
-    )
+    stack.wait_both_own("md-a", "md-b", "both instances to own partitions")
     feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=3000, rate=500)
     feeder.start()
     watchers = Watchers(gateway.ws_url, 2)
@@ -243,9 +245,7 @@ async def test_failover_between_two_instances_continues_each_pair_from_redis(sta
         feeder.join(WAIT)
         stack.wait_published(feeder)
         finals = stack.finals(feeder)
-        for pair in PAIRS:
-            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
-            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        assert_streams_rebuild(stack.recorder, books(finals))
         await watchers.assert_match(finals)
         assert stack.status("md-b")["counters"]["pairs_refused"] == 0
         stack.assert_exactly_once("md-b")
@@ -256,11 +256,7 @@ async def test_failover_between_two_instances_continues_each_pair_from_redis(sta
 
 async def test_a_paused_instance_wakes_up_as_a_zombie_and_publishes_nothing(stack, infra) -> None:
     md_a, _md_b = stack.md("md-a"), stack.md("md-b")
-    wait_until(
-        lambda: stack.owns("md-a") and stack.owns("md-b"),
-        timeout=WAIT,
-        what="both instances to own partitions",
-    )
+    stack.wait_both_own("md-a", "md-b", "both instances to own partitions")
     feeder = Feeder(infra.kafka_bootstrap, stack.topic, count=3000, rate=500)
     feeder.start()
     try:
@@ -276,13 +272,11 @@ async def test_a_paused_instance_wakes_up_as_a_zombie_and_publishes_nothing(stac
         wait_until(
             lambda: stack.counter("md-a", "partitions_lost", "partitions_released") >= 1, what="md-a to wake"
         )
-        wait_until(lambda: stack.owns("md-a") and stack.owns("md-b"), timeout=WAIT, what="md-a to rejoin")
+        stack.wait_both_own("md-a", "md-b", "md-a to rejoin")
         feeder.join(WAIT)
         stack.wait_published(feeder)
         finals = stack.finals(feeder)
-        for pair in PAIRS:
-            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)  # no seq twice, none missing
-            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        assert_streams_rebuild(stack.recorder, books(finals))  # no seq twice, none missing
         stack.assert_exactly_once("md-a", "md-b")
     finally:
         feeder.stop.set()
@@ -309,9 +303,7 @@ async def test_redis_paused_then_wiped_clients_resync_to_a_new_epoch(infra) -> N
         feeder.join(WAIT)
         stack.wait_published(feeder)
         finals = stack.finals(feeder)
-        for pair in PAIRS:
-            epoch, raws = assert_one_stream_per_epoch(stack.recorder, pair)
-            assert rebuild(pair, epoch, raws).book == finals[pair][2].book
+        assert_streams_rebuild(stack.recorder, books(finals))
         await watchers.assert_match(finals)
         stack.assert_exactly_once("md-1")
 
