@@ -115,7 +115,6 @@ class PacedFeed:
         self._proc = ctx.Process(
             target=producer_main, args=(child, bootstrap, self.topic, pairs, seed, rate, seconds), daemon=True
         )
-        self.seconds = seconds
         self.events = self.changes = 0
 
     def start(self, cpus: set[int]) -> None:
