@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from kafka_fakes import FakeMessage
 from stack_helpers import stored_book, unique
 
 from md_service.config import MdConfig
@@ -17,29 +18,6 @@ from mdcore.redis_layout import RedisLayout
 pytestmark = pytest.mark.integration
 
 PAIR = "BTC-USD"
-
-
-class Msg:
-    def __init__(self, value: bytes, offset: int, partition: int = 0, key: bytes = PAIR.encode()) -> None:
-        self._value, self._offset, self._partition, self._key = value, offset, partition, key
-
-    def value(self):
-        return self._value
-
-    def key(self):
-        return self._key
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def topic(self):
-        return "events"
-
-    def error(self):
-        return None
 
 
 class ScriptedSource:
@@ -83,7 +61,7 @@ class Instance:
         msgs = []
         for xseq in xseqs:
             value = encode_event(PAIR, xseq, xseq, [("b", f"{100 + xseq}.00", qty)])
-            msgs.append(Msg(value, xseq - 1))
+            msgs.append(FakeMessage(value, offset=xseq - 1, topic="events"))
         self.service.intake.handle_batch(msgs)
 
     def window(self, check: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from kafka_fakes import FakeMessage
 
 from md_service.counters import MdCounters
 from md_service.intake import Intake
@@ -15,36 +16,6 @@ from mdcore.local_book import LocalBook
 from mdcore.redis_layout import StoredState
 
 PAIR = "BTC-USD"
-PAIR_KEY = PAIR.encode()
-
-
-class FakeMessage:
-    def __init__(self, value, key=PAIR_KEY, partition=0, offset=0, error=None) -> None:
-        self._value, self._key, self._partition, self._offset, self._error = (
-            value,
-            key,
-            partition,
-            offset,
-            error,
-        )
-
-    def value(self):
-        return self._value
-
-    def key(self):
-        return self._key
-
-    def partition(self):
-        return self._partition
-
-    def offset(self):
-        return self._offset
-
-    def topic(self):
-        return "t"
-
-    def error(self):
-        return self._error
 
 
 class FakeSource:
