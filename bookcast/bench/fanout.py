@@ -40,6 +40,7 @@ from bookcast.bench.fanout_report import (
     ratios,
     rss_bytes,
     table,
+    window_cpu_bound_ms,
 )  # fmt: skip
 from bookcast.embedded import EmbeddedRedis, free_port
 from mdcore.instruments import NAMED_PAIRS
@@ -273,13 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in ratios(results):
         print(line)
-    print("\nCPU (cores busy, of", os.cpu_count(), "):")
-    for line in cpu_split(results):
+    cores = os.cpu_count() or 1
+    print("\nCPU (cores busy, of", cores, "):")
+    for line in cpu_split(results, cores):
         print("  " + line)
     print("\ngoals:")
-    for line in goals(results, args.saturation_window_ms):
+    for line in goals(results, args.saturation_window_ms, cores):
         print("  " + line)
     if args.json:
-        args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2))
+        figures = [{**r.as_dict(), "window_cpu_bound_ms": window_cpu_bound_ms(r, cores)} for r in results]
+        args.json.write_text(json.dumps(figures, indent=2))
         print(f"\nwrote {args.json}")
     return 0
