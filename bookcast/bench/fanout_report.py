@@ -171,11 +171,11 @@ def ratios(results: list[RunResult]) -> list[str]:
 
 
 def window_cpu_bound_ms(r: RunResult, cores: int) -> float:
-    """The least time one window's fan-out can take here: server and load CPU per window, over the cores.
+    """The least time a window's fan-out takes on average: server and load CPU per window, over the cores.
 
     Server and load share the machine, and every frame costs CPU on both sides (on loopback
     the sender's kernel also does the receiver's TCP work). Whatever the scheduling, the last
-    client of a window cannot read its frame before this much time has passed.
+    client of a window reads its frame, on average, no sooner than this after the burst starts.
     """
     return (r.server_cpu + r.load_cpu) * r.window_ms / max(cores, 1)
 
@@ -199,7 +199,7 @@ def goals(results: list[RunResult], saturation_window_ms: float, cores: int) -> 
         )
         lines.append(
             f"         this machine now: server + load use {target.server_cpu + target.load_cpu:.2f} cores, "
-            f"so no window's fan-out can end sooner than {window_cpu_bound_ms(target, cores):.1f} ms "
+            f"so a window's fan-out takes on average at least {window_cpu_bound_ms(target, cores):.1f} ms "
             f"on {cores} cores"
         )
     keys = [

@@ -22,9 +22,9 @@ def test_the_bound_is_server_and_load_cpu_per_window_over_the_cores() -> None:
 def test_the_p99_goal_is_judged_and_explained_by_the_bound() -> None:
     missed = goals([result(p99=64.3)], saturation_window_ms=5.0, cores=2)
     assert missed[0].startswith("[MISSED]") and "p99 64.3 ms" in missed[0]
-    assert "0.92 cores" in missed[1] and "sooner than 46.0 ms on 2 cores" in missed[1]
+    assert "0.92 cores" in missed[1] and "at least 46.0 ms on 2 cores" in missed[1]
     met = goals([result(p99=45.0, server_cpu=0.35, load_cpu=0.35)], saturation_window_ms=5.0, cores=2)
-    assert met[0].startswith("[met]") and "sooner than 35.0 ms" in met[1]
+    assert met[0].startswith("[met]") and "at least 35.0 ms" in met[1]
 
 
 def test_every_cpu_line_carries_its_bound() -> None:
