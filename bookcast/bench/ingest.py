@@ -106,6 +106,11 @@ def pin_process(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task), cpus)
 
 
+def catch_up_ms(md: Pass, feed: Feed) -> float:
+    """How long after the live feed's last event md_service had applied everything."""
+    return (md.finished_at - feed.ended_at) * 1000
+
+
 def median(passes: list[Pass], value: Callable[[Pass], float]) -> float:
     return statistics.median(value(p) for p in passes)
 
@@ -148,9 +153,9 @@ def summarise(
     summary["meets_target"] = md_rate >= TARGET_CHANGES_PER_S and p99 < TARGET_P99_MS
     if paced:
         runs = [md for md, _ in paced]
-        rate = statistics.median(feed.changes / feed.seconds for _, feed in paced)
+        rate = statistics.median(feed.changes_per_s for _, feed in paced)
         paced_p99 = median(runs, lambda p: p.publish_p99_ms)
-        catch_up = statistics.median((md.finished_at - feed.ended_at) * 1000 for md, feed in paced)
+        catch_up = statistics.median(catch_up_ms(md, feed) for md, feed in paced)
         summary.update({
             "paced_changes_per_s": round(rate),
             "paced_events": paced[0][1].events,
@@ -162,7 +167,7 @@ def summarise(
             "paced_build_p99_ms": med(runs, lambda p: p.build_p99_ms, 2),
             "paced_windows_measured": med(runs, lambda p: p.windows_measured),
             "paced_late_ticks": med(runs, lambda p: p.windows_late),
-            "paced_rates": [round(feed.changes / feed.seconds) for _, feed in paced],
+            "paced_rates": [round(feed.changes_per_s) for _, feed in paced],
             "paced_feed_behind_max_ms": round(max(feed.behind_max_ms for _, feed in paced), 1),
         })  # fmt: skip
         if rate >= TARGET_CHANGES_PER_S * 0.98:  # the goal's latency is the one at the goal's rate
@@ -247,8 +252,8 @@ def scenario(
     for r in range(args.repeats if args.rate else 0):
         md_pass, sent = paced_pass(args, bootstrap, redis_url, pairs, partitions, cpus)
         paced.append((md_pass, sent))
-        print(f"  paced {r + 1}/{args.repeats}: {sent.changes / sent.seconds:,.0f} changes/s for "
-              f"{sent.seconds:.1f} s, md caught up {(md_pass.finished_at - sent.ended_at) * 1000:,.0f} ms "
+        print(f"  paced {r + 1}/{args.repeats}: {sent.changes_per_s:,.0f} changes/s for "
+              f"{sent.seconds:.1f} s, md caught up {catch_up_ms(md_pass, sent):,.0f} ms "
               f"after the feed ended; publish p99 {md_pass.publish_p99_ms:.2f} ms", flush=True)  # fmt: skip
     return summarise(produced, passes, paced)
 

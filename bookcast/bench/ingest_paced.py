@@ -44,6 +44,11 @@ class Feed:
     ended_at: float  # time.monotonic() (machine-wide) when the last event was sent
     behind_max_ms: float  # the most the producer ever trailed its own schedule
 
+    @property
+    def changes_per_s(self) -> float:
+        """The rate the producer achieved (not the one asked for)."""
+        return self.changes / self.seconds
+
 
 def producer_main(
     pipe: Connection, bootstrap: str, topic: str, pairs: int, seed: int, rate: float, seconds: float
