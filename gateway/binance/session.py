@@ -13,6 +13,7 @@ bucket; going over closes the connection with 1008) and ``max_streams`` streams.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from typing import Any
 import orjson
 
 from gateway.binance.streams import INVALID_STREAM, StreamSpec
+
+log = logging.getLogger(__name__)
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 CLOSE_POLICY = 1008  # what Binance closes an over-rate connection with ("Too many requests")
@@ -112,13 +115,20 @@ class StreamSession:
         return {spec.pair for spec in self.streams.values()}
 
     def receive(self, data: str | bytes, now: float) -> Outcome:
-        """Handle one incoming message (text or binary) received at ``now`` (seconds, monotonic)."""
+        """Handle one incoming message (text or binary) received at ``now`` (seconds, monotonic).
+
+        Every input gets an answer: a request this code did not foresee is still code 2, so no
+        message can end the connection with 1011 (and the streams stay as they were).
+        """
         if not self._bucket.take(now):
             return Outcome(close=(CLOSE_POLICY, "Too many requests"))
         try:
             return self._handle(data)
         except _RequestError as exc:
             return Outcome(reply=_error(exc.code, exc.msg, exc.request_id))
+        except Exception:
+            log.warning("unexpected Binance request answered with code 2", exc_info=True)
+            return Outcome(reply=_error(2, "Invalid request", None))
 
     # --- parsing --------------------------------------------------------------------------
 
@@ -157,18 +167,21 @@ class StreamSession:
         return self._property(method, params, request_id)
 
     @staticmethod
-    def _names(params: Any, request_id: Any) -> list[Any]:
+    def _names(params: Any, request_id: Any) -> list[str]:
+        """The stream names of a SUBSCRIBE / UNSUBSCRIBE: a list of strings, else code 2."""
         if params is None:
             return []
         if type(params) is not list:
             raise _RequestError(
                 2, f"Invalid request: invalid type: {_json_kind(params)}, expected a sequence", request_id
             )
+        if not all(type(name) is str for name in params):  # [["x"]] or [{}] would not even hash
+            raise _RequestError(2, INVALID_STREAM, request_id)
         return params
 
     # --- methods --------------------------------------------------------------------------
 
-    def _subscribe(self, names: list[Any], request_id: Any) -> Outcome:
+    def _subscribe(self, names: list[str], request_id: Any) -> Outcome:
         added: dict[str, StreamSpec] = {}
         for name in names:
             if name in self.streams or name in added:
@@ -184,9 +197,7 @@ class StreamSession:
         self.streams.update(added)
         return Outcome(reply=_answer(None, request_id), added=tuple(added.values()))
 
-    def _unsubscribe(self, names: list[Any], request_id: Any) -> Outcome:
-        if not all(type(name) is str for name in names):
-            raise _RequestError(2, INVALID_STREAM, request_id)
+    def _unsubscribe(self, names: list[str], request_id: Any) -> Outcome:
         removed = tuple(self.streams.pop(name) for name in dict.fromkeys(names) if name in self.streams)
         return Outcome(reply=_answer(None, request_id), removed=removed)
 

@@ -325,3 +325,14 @@ async def test_close_all_closes_with_going_away() -> None:
         with pytest.raises(ConnectionClosed) as info:
             await ws.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+
+
+async def test_an_unhashable_stream_name_is_answered_with_code_2_and_the_connection_kept() -> None:
+    async with Stack() as stack, connect(f"{stack.ws_base}/ws") as ws:
+        await ws.send('{"method":"SUBSCRIBE","params":[["x"]],"id":1}')
+        assert orjson.loads(await ws.recv()) == {
+            "error": {"code": 2, "msg": "Invalid request: invalid stream"},
+            "id": 1,
+        }
+        await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":2}')
+        assert orjson.loads(await ws.recv()) == {"result": [], "id": 2}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.binance.session import CLOSE_POLICY, StreamSession, TokenBucket
 from gateway.binance.streams import StreamPathError, parse_stream_name, parse_stream_target
@@ -198,3 +202,39 @@ def test_the_bucket_refills_at_the_rate() -> None:
     assert all(bucket.take(0.0) for _ in range(5)) and not bucket.take(0.0)
     assert bucket.take(0.2) and not bucket.take(0.2)  # one token back after 1/5 s
     assert sum(bucket.take(10.0) for _ in range(10)) == 5  # never more than the burst
+
+
+@pytest.mark.parametrize("method", ["SUBSCRIBE", "UNSUBSCRIBE"])
+@pytest.mark.parametrize("params", [[["x"]], [{"a": 1}], ["btcusd@depth", ["x"]], [1], [None], [True]])
+def test_ill_typed_stream_names_get_code_2_and_change_nothing(method, params) -> None:
+    session = _session("btcusd@depth")
+    outcome, reply = _send(session, {"method": method, "params": params, "id": 1})
+    assert reply == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 1}
+    assert outcome.added == outcome.removed == () and outcome.close is None
+    assert list(session.streams) == ["btcusd@depth"]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    method=st.sampled_from(["SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY"])
+    | _json,
+    params=_json,
+    request_id=st.integers(-5, 5) | st.none() | _json,  # mostly valid ids, so the methods run
+    extra=st.dictionaries(st.sampled_from(["method", "params", "id", "x"]), _json, max_size=2),
+)
+def test_any_request_gets_a_binance_answer_never_an_exception(method, params, request_id, extra) -> None:
+    session = _session("btcusd@depth", rate=1e9)
+    request = {"method": method, "params": params, "id": request_id, **extra}
+    outcome = session.receive(json.dumps(request), 0)  # json: integers beyond 64 bits too
+    reply = orjson.loads(outcome.reply)
+    assert outcome.close is None and set(reply) in ({"result", "id"}, {"error", "id"})
+    if "error" in reply:  # a foreseen refusal, not the catch-all for inputs nobody thought of
+        assert reply["error"]["code"] in (0, 1, 2, 3) and reply["error"]["msg"] != "Invalid request"
+        assert outcome.added == outcome.removed == ()
