@@ -7,7 +7,9 @@ Names (lower-case symbol, as Binance requires): ``<symbol>@depth`` and ``<symbol
 
 URLs (relative to the dialect's prefix): ``/ws`` (then SUBSCRIBE), ``/ws/<s1>/<s2>...``
 (raw events), ``/stream`` and ``/stream?streams=<s1>/<s2>/...`` (combined:
-``{"stream":..,"data":..}``). A name repeated in a URL counts once.
+``{"stream":..,"data":..}``). A name repeated in a URL counts once. A segment of digits
+only names no stream: ccxt opens ``/ws/<n>`` (``n`` its own connection index) and then
+subscribes, and Binance accepts that URL, so it opens an empty ``/ws`` connection here too.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def parse_stream_name(name: object, table: SymbolTable) -> StreamSpec | None:
     return StreamSpec(name, info.pair, info.symbol, levels, speed)
 
 
+def _is_label(segment: str) -> bool:
+    """A connection label, not a stream: what ccxt puts after ``/ws/`` (``0``, ``1``, ...)."""
+    return segment.isascii() and segment.isdigit()
+
+
 class StreamPathError(ValueError):
     """A stream URL the handshake refuses (HTTP 400 with a Binance-style body)."""
 
@@ -77,7 +84,7 @@ def parse_stream_target(path: str, query: str, table: SymbolTable, max_streams: 
     if path in ("/ws", "/ws/"):
         combined, names = False, []
     elif path.startswith("/ws/"):
-        combined, names = False, [n for n in path[4:].split("/") if n]
+        combined, names = False, [n for n in path[4:].split("/") if n and not _is_label(n)]
     elif path in ("/stream", "/stream/"):
         combined, names = True, []
         for key, value in parse_qsl(query, keep_blank_values=True):

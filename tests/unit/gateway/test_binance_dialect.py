@@ -336,3 +336,11 @@ async def test_an_unhashable_stream_name_is_answered_with_code_2_and_the_connect
         }
         await ws.send('{"method":"LIST_SUBSCRIPTIONS","id":2}')
         assert orjson.loads(await ws.recv()) == {"result": [], "id": 2}
+
+
+async def test_ccxt_style_connection_index_path_opens_and_subscribes() -> None:
+    async with Stack() as stack, connect(f"{stack.ws_base}/ws/0") as ws:
+        await ws.send('{"method":"SUBSCRIBE","params":["btcusd@depth@100ms"],"id":1}')
+        assert orjson.loads(await ws.recv()) == {"result": None, "id": 1}
+        stack.hub.publish("BTC-USD")
+        assert orjson.loads(await ws.recv())["U"] == stack.update_id("BTC-USD")

@@ -89,6 +89,13 @@ def test_urls_for_raw_and_combined_streams() -> None:
     assert _target("/api/v3/depth") is None and _target("/wsx") is None
 
 
+@pytest.mark.parametrize("url", ["/ws/0", "/ws/17/", "/ws/3/btcusd@depth"])
+def test_a_numeric_segment_is_a_connection_label_as_ccxt_sends_it(url) -> None:
+    target = _target(url)
+    assert target is not None and not target.combined
+    assert [s.name for s in target.streams] == (["btcusd@depth"] if "@" in url else [])
+
+
 @pytest.mark.parametrize(
     ("url", "code"),
     [
