@@ -3,7 +3,8 @@
 Environment: ``KAFKA_BOOTSTRAP`` (required), ``BOOKCAST_TOPIC`` (bookcast.deltas),
 ``BOOKCAST_PARTITIONS`` (8), ``BOOKCAST_PAIRS`` (comma list or a count; the 8 named pairs),
 ``BOOKCAST_FEED_RATE`` (events/s over all pairs, 200), ``BOOKCAST_FEED_SEED`` (random),
-``BOOKCAST_FEED_SCENARIO`` (steady), ``BOOKCAST_FEED_PROCESSES`` (1).
+``BOOKCAST_FEED_SCENARIO`` (steady), ``BOOKCAST_FEED_ZIPF_EXPONENT`` (1.0, with the zipf
+scenario), ``BOOKCAST_FEED_PROCESSES`` (1).
 Flags only: ``--duration``, ``--max-levels``, ``--max-actions``, ``--progress-interval``,
 ``--compression``, ``--record``, ``--replay``, ``--speed``, the fault rates and ``--json``.
 A bad value raises :class:`SettingError` naming the key or flag. docs/feed.md has them all.
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from feed_simulator.faults import FaultRates
-from feed_simulator.scenario import SCENARIOS
+from feed_simulator.scenario import SCENARIOS, ZIPF_EXPONENT, ZIPF_MAX_EXPONENT, zipf_name
 from mdcore.instruments import default_pairs
 from mdcore.settings import SettingError, check_range, env_float, env_int, env_str, parse_pairs
 
@@ -39,7 +40,7 @@ class FeedConfig:
     max_levels: int = 500  # per side of each book
     progress_interval: float = 5.0  # seconds between progress lines
     compression: str = "lz4"  # accepted by Tansu and Apache Kafka alike (checked)
-    scenario: str = "steady"  # a key of feed_simulator.scenario.SCENARIOS
+    scenario: str = "steady"  # a key of feed_simulator.scenario.SCENARIOS (zipf: "zipf:<exponent>")
     processes: int = 1  # generator processes; each pair stays in one of them
     max_actions: int = 6  # an exchange event is a batch of 1..max_actions actions
     record: str | None = None  # write every message sent to this file (see recording.py)
@@ -63,7 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-interval", type=float, help="seconds between progress lines (default 5)")
     parser.add_argument("--compression", choices=COMPRESSIONS, help="Kafka compression.type (default lz4)")
     parser.add_argument(
-        "--scenario", choices=sorted(SCENARIOS), help="traffic shape (BOOKCAST_FEED_SCENARIO, default steady)"
+        "--scenario",
+        help=f"traffic shape: {', '.join(SCENARIOS)} (BOOKCAST_FEED_SCENARIO, default steady)",
+    )
+    parser.add_argument(
+        "--zipf-exponent",
+        type=float,
+        help=f"exponent of the zipf scenario (BOOKCAST_FEED_ZIPF_EXPONENT, default {ZIPF_EXPONENT:g})",
     )
     parser.add_argument(
         "--processes", type=int, help="generator processes, pairs spread over them (BOOKCAST_FEED_PROCESSES)"
@@ -103,6 +110,29 @@ def _probability(key: str, value: float | None) -> float:
     return value
 
 
+def _scenario(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """The scenario's name, with the zipf exponent folded in (``zipf:1.2``) so every process gets it."""
+    key = "--scenario" if args.scenario else "BOOKCAST_FEED_SCENARIO"
+    scenario = args.scenario or env_str(env, "BOOKCAST_FEED_SCENARIO", "steady")
+    if scenario not in SCENARIOS:
+        known = ", ".join(sorted(SCENARIOS))
+        raise SettingError(f"{key}={scenario!r} is not one of {known} (or zipf:<exponent>)")
+    if args.zipf_exponent is not None:
+        if scenario != "zipf":
+            raise SettingError(f"--zipf-exponent goes with --scenario zipf, not {scenario!r}")
+        return _zipf("--zipf-exponent", args.zipf_exponent)
+    if scenario == "zipf" and env.get("BOOKCAST_FEED_ZIPF_EXPONENT", "").strip():
+        key = "BOOKCAST_FEED_ZIPF_EXPONENT"
+        return _zipf(key, env_float(env, key, ZIPF_EXPONENT))
+    return scenario
+
+
+def _zipf(key: str, exponent: float) -> str:
+    if not (0 < exponent <= ZIPF_MAX_EXPONENT and math.isfinite(exponent)):
+        raise SettingError(f"{key}={exponent} must be within (0, {ZIPF_MAX_EXPONENT:g}]")
+    return zipf_name(exponent)
+
+
 def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> FeedConfig:
     """Flags override environment; a missing or bad value raises :class:`SettingError`."""
     try:
@@ -134,10 +164,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     duration = None if args.duration is None else _positive("--duration", args.duration)
     max_levels = 500 if args.max_levels is None else check_range("--max-levels", args.max_levels, 1, 100_000)
     progress = 5.0 if args.progress_interval is None else args.progress_interval
-    scenario = args.scenario or env_str(env, "BOOKCAST_FEED_SCENARIO", "steady")
-    if scenario not in SCENARIOS:
-        known = ", ".join(sorted(SCENARIOS))
-        raise SettingError(f"BOOKCAST_FEED_SCENARIO={scenario!r} is not one of {known}")
+    scenario = _scenario(args, env)
     if args.processes is not None:
         processes = check_range("--processes", args.processes, 1, 64)
     else:

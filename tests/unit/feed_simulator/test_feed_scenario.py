@@ -16,7 +16,7 @@ PAIRS = tuple(default_pairs(8))
 
 
 def test_every_scenario_is_listed_with_its_shape():
-    assert set(SCENARIOS) == {"steady", "bursty", "hot-pair", "mixed"}
+    assert set(SCENARIOS) == {"steady", "bursty", "hot-pair", "mixed", "zipf"}
     assert isinstance(SCENARIOS["steady"].schedule(100, 1), SteadySchedule)
     assert isinstance(SCENARIOS["bursty"].schedule(100, 1), BurstySchedule)
     assert isinstance(SCENARIOS["mixed"].schedule(100, 1), BurstySchedule)
