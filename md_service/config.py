@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from mdcore.settings import SettingError, check_range, env_float, env_int, env_str
 
+# An exchange loses a few messages, not a million: a jump beyond this is a garbled xseq,
+# which applied would make every later genuine event look old (docs/md_service.md).
+MAX_XSEQ_JUMP = 1_000_000
 _NO_SERVERS = " (`bookcast up` starts embedded servers and sets it for you)"
 
 
@@ -32,6 +35,7 @@ class MdConfig:
     redis_timeout_ms: int = 5_000  # a Redis call unanswered this long counts as failed (and is retried)
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     status_interval_s: float = 10.0
+    max_xseq_jump: int = MAX_XSEQ_JUMP  # a pair's xseq may skip at most this many; beyond: a poison event
 
     @property
     def heartbeat_interval_ms(self) -> int:
@@ -89,4 +93,5 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         redis_timeout_ms=env_int(env, "BOOKCAST_MD_REDIS_TIMEOUT_MS", 5_000, 100, 600_000),
         instance=instance,
         status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
+        max_xseq_jump=env_int(env, "BOOKCAST_MD_MAX_XSEQ_JUMP", MAX_XSEQ_JUMP, 1, 2**62),
     )

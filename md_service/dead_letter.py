@@ -14,6 +14,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from md_service.log_throttle import LogThrottle
+
 log = logging.getLogger(__name__)
 
 
@@ -24,6 +26,7 @@ class DeadLetters:
         self.topic = topic
         self.pending = 0
         self.failed = 0
+        self._throttle = LogThrottle(log)  # a delivery failure is per message: one line per 10 s
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -58,7 +61,7 @@ class DeadLetters:
         self.pending -= 1
         if err is not None:
             self.failed += 1
-            log.error("dead-letter delivery to %s failed: %s", self.topic, err)
+            self._throttle.error("delivery", "dead-letter delivery to %s failed: %s", self.topic, err)
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for every sent message to be confirmed (or to fail for good)."""

@@ -6,9 +6,15 @@ Every message is checked in this order, and a failed check never touches a book:
 2. its partition must be owned here (not lost to another instance);
 3. the value must be a valid event (:func:`mdcore.events.parse_event`) whose Kafka key is
    its pair, and the pair must live in this partition: otherwise it is counted by kind,
-   logged the first time with topic/partition/offset, and optionally dead-lettered;
-4. the event's ``xseq`` decides: next -> applied; jump -> applied and the gap counted;
+   logged (rate-limited) with topic/partition/offset, and optionally dead-lettered;
+4. its ``xseq`` may jump at most ``max_xseq_jump`` past the pair's last one: a garbled
+   ``xseq`` (2^64-1, say) applied would make every later genuine event look old and freeze
+   the pair for good, so it is rejected like malformed input (kind ``xseq_jump``);
+5. the event's ``xseq`` decides: next -> applied; jump -> applied and the gap counted;
    at or below the last -> skipped as a duplicate, or as a late (reordered) event.
+
+Every log line an event can cause goes through one :class:`LogThrottle`: a poison
+stream is counted in full but logged once per kind per 10 s.
 
 A pair met for the first time is restored from Redis; a pair Redis knows nothing about
 starts a new stream if its first event is the exchange's first (``xseq`` 1), and otherwise
@@ -24,8 +30,10 @@ from typing import Protocol
 
 from confluent_kafka import KafkaError, Message
 
+from md_service.config import MAX_XSEQ_JUMP
 from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
+from md_service.log_throttle import LogThrottle
 from md_service.ownership import OwnedPartition, Ownership
 from md_service.pair_stream import EventOutcome, PairStream, new_epoch
 from mdcore.errors import InvalidEventError
@@ -34,8 +42,6 @@ from mdcore.local_book import LocalBook
 from mdcore.redis_layout import StoredState
 
 log = logging.getLogger("md_service")
-
-KAFKA_LOG_EVERY_S = 10.0
 
 # pair -> (stored state or None, rebuilt book or None if the stored stream does not add up,
 # the partition Redis says the pair lives in or None); None overall when the service is stopping.
@@ -58,6 +64,8 @@ class Intake:
         source: Rewinder,
         dead_letters: DeadLetters | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        max_xseq_jump: int = MAX_XSEQ_JUMP,
+        throttle: LogThrottle | None = None,
     ) -> None:
         self.ownership = ownership
         self.counters = counters
@@ -65,8 +73,8 @@ class Intake:
         self.source = source
         self.dead_letters = dead_letters
         self.clock_ns = clock_ns
-        self._logged_kinds: set[str] = set()
-        self._next_kafka_log = 0.0
+        self.max_xseq_jump = max_xseq_jump
+        self.throttle = throttle or LogThrottle(log)
         self.last_kafka_error: str | None = None
 
     def handle_batch(self, messages: list[Message], skipping: set[int] | None = None) -> None:
@@ -78,6 +86,7 @@ class Intake:
         counters = self.counters
         if skipping is None:
             skipping = set()
+        max_jump = self.max_xseq_jump
         applied = changes_total = 0
         for msg in messages:
             err = msg.error()
@@ -110,6 +119,9 @@ class Intake:
             elif stream.partition != number or msg.key() != stream.key:
                 self._invalid(msg, self._misplaced(msg, stream.pair, stream.partition))
                 continue
+            if xseq - stream.xseq > max_jump:
+                self._invalid(msg, self._too_far(pair, xseq, stream.xseq))
+                continue
             outcome = stream.apply(xseq, xts, changes)
             if outcome is EventOutcome.APPLIED:
                 applied += 1
@@ -127,12 +139,20 @@ class Intake:
             counters.exchange_gaps += 1
             lo, hi = stream.missing[-1]
             counters.exchange_missing += hi - lo + 1
-            log.warning("%s: exchange sequence gap: xseq %d..%d never arrived (yet)", stream.pair, lo, hi)
+            self.throttle.warning("gap", "%s: exchange sequence gap: xseq %d..%d never arrived (yet)",
+                                  stream.pair, lo, hi)  # fmt: skip
         elif outcome is EventOutcome.LATE:
             counters.events_late += 1
-            log.warning("%s: xseq %d arrived after newer events; skipped (order matters)", stream.pair, xseq)
+            self.throttle.warning("late", "%s: xseq %d arrived after newer events; skipped (order matters)",
+                                  stream.pair, xseq)  # fmt: skip
         else:
             counters.events_duplicate += 1
+
+    def _too_far(self, pair: str, xseq: int, last: int) -> InvalidEventError:
+        return InvalidEventError(
+            f"{pair}: xseq {xseq} jumps more than {self.max_xseq_jump} past {last} (a garbled xseq?)",
+            "xseq_jump",
+        )
 
     @staticmethod
     def _misplaced(msg: Message, pair: str, partition: int | None) -> InvalidEventError:
@@ -174,13 +194,16 @@ class Intake:
             if replacing is not None:
                 self.ownership.replacing[pair] = replacing
             self.counters.replays += 1
-            log.warning("%s: no usable stored stream and first event xseq %d; re-reading partition %d",
-                        pair, xseq, part.number)  # fmt: skip
+            self.throttle.warning("reread", "%s: no usable stored stream and first event xseq %d; re-reading "
+                                  "partition %d", pair, xseq, part.number)  # fmt: skip
             self.source.rewind(part.number)
             return None
+        if xseq > self.max_xseq_jump:  # not a start: a garbled xseq, which would freeze the pair
+            self._invalid(msg, self._too_far(pair, xseq, 0))
+            return None
         if xseq > 1:
-            log.error("%s: partition %d holds no events before xseq %d; the book starts from there",
-                      pair, part.number, xseq)  # fmt: skip
+            self.throttle.error("no_start", "%s: partition %d holds no events before xseq %d; the book "
+                                "starts from there", pair, part.number, xseq)  # fmt: skip
         epoch = new_epoch(self.clock_ns())
         stored = self.ownership.replacing.pop(pair, replacing)
         stream = PairStream(pair, epoch, partition=part.number, stored=stored)
@@ -193,12 +216,8 @@ class Intake:
     def _invalid(self, msg: Message, exc: InvalidEventError) -> None:
         kind = exc.kind
         self.counters.count_invalid(kind)
-        if kind not in self._logged_kinds:  # once per kind: a poison stream must not flood the log
-            self._logged_kinds.add(kind)
-            log.error(
-                "skipping invalid event at %s[%d]@%d (%s): %s (further %s events are only counted)",
-                msg.topic(), msg.partition(), msg.offset(), kind, exc, kind,
-            )  # fmt: skip
+        self.throttle.error(f"invalid:{kind}", "skipping invalid event at %s[%d]@%d (%s): %s",
+                            msg.topic(), msg.partition(), msg.offset(), kind, exc)  # fmt: skip
         if self.dead_letters is not None:
             self.dead_letters.send(msg, kind, str(exc))
             self.counters.dead_lettered += 1
@@ -208,7 +227,4 @@ class Intake:
             return
         self.counters.kafka_errors += 1
         self.last_kafka_error = err.str()
-        now = time.monotonic()
-        if now >= self._next_kafka_log:
-            self._next_kafka_log = now + KAFKA_LOG_EVERY_S
-            log.warning("kafka: %s (%d errors so far)", err.str(), self.counters.kafka_errors)
+        self.throttle.warning("kafka", "kafka: %s (%d errors so far)", err.str(), self.counters.kafka_errors)

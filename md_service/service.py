@@ -70,7 +70,9 @@ class MdService:
         self.redis_down_since: float | None = None
         self._next_outage_log = 0.0
         self.source = source_factory(self._on_assign, self._on_revoke)
-        self.intake = Intake(self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns)
+        self.intake = Intake(
+            self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump
+        )
         # None for a source without one (the tests' scripted source): reported as unknown
         self.kafka_link: KafkaLink | None = getattr(self.source, "link", None)
         if self.kafka_link is not None:

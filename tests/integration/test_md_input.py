@@ -1,9 +1,9 @@
 """Bad, duplicated and reordered input through the real md_service process.
 
-Every kind of malformed message is produced between valid events: md_service must keep
-running, count each kind, send each to the dead-letter topic with where it came from,
-skip duplicates, skip a late (reordered) event while counting the exchange's gap, and
-store exactly the book the valid events define.
+Every kind of malformed message (a garbled ``xseq`` included) is produced between valid
+events: md_service must keep running, count each kind, send each to the dead-letter topic
+with where it came from, skip duplicates, skip a late (reordered) event while counting the
+exchange's gap, and store exactly the book the valid events define.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def poison() -> list[tuple[bytes | None, bytes, str]]:
         (with_(pair="NOPE-USD"), b"NOPE-USD", "unknown_pair"),
         (with_(xseq=-4), key, "bad_xseq"),
         (with_(), b"ETH-USD", "wrong_key"),  # a valid event under another pair's key
+        (with_(xseq=2**64 - 1), key, "xseq_jump"),  # applied, it froze the pair for good
     ]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 import pytest
 from kafka_fakes import FakeMessage
 
 from md_service.counters import MdCounters
 from md_service.intake import Intake
+from md_service.log_throttle import LogThrottle
 from md_service.ownership import Ownership
 from md_service.pair_stream import PairStream
 from mdcore.book import OrderBook
@@ -27,7 +30,7 @@ class FakeSource:
 
 
 def ev(xseq: int, *changes: tuple[str, str, str], pair: str = PAIR) -> bytes:
-    return encode_event(pair, xseq, 1_000 + xseq, changes or [("b", "100.00", "1")])
+    return encode_event(pair, xseq, 1_000 + xseq % 1_000_000, changes or [("b", "100.00", "1")])
 
 
 class Rig:
@@ -197,3 +200,58 @@ def test_restored_streams_keep_their_pair_list_per_partition() -> None:
     assert rig.ownership.partitions[1].pairs == {"ETH-USD"}
     rig.ownership.drop(1)
     assert "ETH-USD" not in rig.ownership.streams
+
+
+def test_a_garbled_xseq_is_poison_and_the_pair_keeps_going() -> None:
+    # An xseq of 2**64-1 applied would make every later genuine event "late": the pair frozen.
+    rig = Rig()
+    rig.feed(ev(1, ("b", "100.00", "1")), ev(2, ("b", "100.00", "2")))
+    rig.feed(ev(2**64 - 1, ("b", "100.00", "99")))
+    rig.feed(ev(3, ("b", "100.00", "3")), ev(4, ("b", "100.00", "4")))
+    stream = rig.ownership.streams[PAIR]
+    assert stream.xseq == 4 and rig.book().qty("b", 10000) == 400000
+    assert rig.counters.invalid == {"xseq_jump": 1} and rig.counters.events_late == 0
+    assert rig.counters.events_applied == 4 and rig.counters.exchange_gaps == 0
+
+
+def test_a_jump_up_to_the_bound_is_a_gap_beyond_it_poison() -> None:
+    rig = Rig()
+    rig.intake.max_xseq_jump = 100
+    rig.feed(ev(1), ev(101, ("b", "100.00", "2")))  # 99 xseqs lost by the exchange: applied, counted
+    rig.feed(ev(202, ("b", "100.00", "3")))  # 101 past 101: poison
+    assert rig.ownership.streams[PAIR].xseq == 101 and rig.book().qty("b", 10000) == 200000
+    assert (rig.counters.exchange_gaps, rig.counters.exchange_missing) == (1, 99)
+    assert rig.counters.invalid == {"xseq_jump": 1}
+
+
+def test_a_restored_pair_bounds_the_jump_from_its_stored_xseq() -> None:
+    local = LocalBook(PAIR)
+    rig = Rig(stored={PAIR: (StoredState("e9", 12, 40, 10), local)})
+    rig.feed(ev(2**63))
+    rig.feed(ev(41))
+    assert rig.ownership.streams[PAIR].xseq == 41 and rig.counters.invalid == {"xseq_jump": 1}
+
+
+def test_a_new_pair_whose_first_event_is_garbled_starts_with_the_genuine_one() -> None:
+    rig = Rig()
+    rig.feed(ev(2**64 - 1))  # no stored stream and not xseq 1: the partition is read again
+    assert rig.source.rewound == [0]
+    rig.feed(ev(2**64 - 1), ev(1), ev(2))  # the re-read meets the garbled event first
+    assert rig.ownership.streams[PAIR].xseq == 2 and rig.counters.invalid == {"xseq_jump": 1}
+
+
+def test_poison_floods_log_one_line_per_kind_per_interval(caplog) -> None:
+    rig = Rig()
+    now = [0.0]
+    rig.intake.throttle = LogThrottle(logging.getLogger("md_service"), every=10.0, clock=lambda: now[0])
+    rig.feed(ev(1), ev(3))  # xseq 2 never came: a gap
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="md_service"):
+        rig.feed(*[ev(2**64 - 1)] * 500, *[ev(2)] * 500)  # garbled, then late: 1000 events
+        now[0] = 11.0
+        rig.feed(ev(2**64 - 1))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines  # one per kind, then one more after the interval
+    assert "(499 more of this kind since the last such line, not logged)" in lines[2]
+    assert rig.counters.invalid == {"xseq_jump": 501} and rig.counters.events_late == 1
+    assert rig.counters.events_duplicate == 499
