@@ -7,7 +7,10 @@ event either validates completely or is rejected, so a bad event never half-appl
 This is md_service's hot path (every exchange change passes here), so the numbers are
 parsed by :func:`_units`, a regex-free twin of :func:`mdcore.numbers.parse_units` that
 accepts exactly the same strings (a property test holds them together), and prices,
-which repeat a lot, are remembered per instrument.
+which repeat a lot, are remembered per instrument. A price must also lie in its
+instrument's band (:attr:`mdcore.instruments.Instrument.price_band`), checked once per
+distinct price string: a price far outside would top the book for every client. The band
+is md_service's input rule only; readers accept any price md_service wrote.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import orjson
 from mdcore.book import ASK, BID
 from mdcore.errors import InvalidEventError, InvalidNumberError
 from mdcore.instruments import Instrument, instrument
-from mdcore.numbers import MAX_NUMBER_LENGTH
+from mdcore.numbers import MAX_NUMBER_LENGTH, MAX_UNITS, too_long
 
 Change = tuple[str, int, int]  # (side, price units, qty units)
 EventParts = tuple[str, int, int, list[Change]]  # (pair, xseq, xts, changes)
@@ -47,29 +50,38 @@ def _units(text: object, decimals: int) -> int:
         raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
     places = len(frac)
     if places <= decimals:
-        return int(whole + frac) * _POW10[decimals - places]
-    if frac[decimals:].strip("0"):
+        units = int(whole + frac) * _POW10[decimals - places]
+    elif frac[decimals:].strip("0"):
         raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
-    return int(whole + frac[:decimals])
+    else:
+        units = int(whole + frac[:decimals])
+    if units > MAX_UNITS[decimals]:  # its canonical form would be too long for any reader
+        raise InvalidNumberError(too_long(text, decimals))
+    return units
 
 
 class _Grid:
-    """One instrument's parsing state: its decimals, tick, lot and a cache of parsed prices."""
+    """One instrument's parsing state: decimals, tick, lot, price band and a cache of parsed prices."""
 
-    __slots__ = ("inst", "lot", "pdec", "prices", "qdec", "tick")
+    __slots__ = ("hi", "inst", "lo", "lot", "pdec", "prices", "qdec", "tick")
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
         self.pdec, self.qdec = inst.price_decimals, inst.qty_decimals
         self.tick, self.lot = inst.tick, inst.lot
+        self.lo, self.hi = inst.price_band
         self.prices: dict[str, int] = {}
 
     def price(self, text: object) -> int:
-        """Parse and check a price not in the cache (then cache it)."""
+        """Parse and check a price not in the cache (then cache it): on the tick grid, in the band."""
         units = _units(text, self.pdec)
         if units <= 0 or units % self.tick:
             raise InvalidNumberError(
                 f"{self.inst.pair}: price {text!r} is not a positive multiple of the tick"
+            )
+        if not self.lo <= units <= self.hi:
+            raise InvalidNumberError(
+                f"{self.inst.pair}: price {text!r} is outside its band {self.inst.band_text}", "out_of_band"
             )
         prices = self.prices
         if len(prices) >= _PRICE_CACHE_LIMIT:

@@ -12,18 +12,35 @@ import re
 from dataclasses import dataclass
 
 from mdcore.errors import InvalidNumberError, UnknownPairError
-from mdcore.numbers import format_units, parse_units
+from mdcore.numbers import MAX_UNITS, format_units, parse_units
 
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
-    """One trading pair. Prices are multiples of ``tick`` units of ``10**-price_decimals``."""
+    """One trading pair. Prices are multiples of ``tick`` units of ``10**-price_decimals``.
+
+    ``min_price``/``max_price`` (units; 0 = the tick / the longest price any reader can
+    parse) bound the prices md_service accepts from the exchange, like a venue's price
+    filter: a price outside is a garbled event, not a market move.
+    """
 
     pair: str
     price_decimals: int
     qty_decimals: int
     tick: int = 1
     lot: int = 1
+    min_price: int = 0
+    max_price: int = 0
+
+    @property
+    def price_band(self) -> tuple[int, int]:
+        """The lowest and highest price (units) md_service accepts in an exchange event."""
+        return (self.min_price or self.tick, self.max_price or MAX_UNITS[self.price_decimals])
+
+    @property
+    def band_text(self) -> str:
+        lo, hi = self.price_band
+        return f"[{self.format_price(lo)}, {self.format_price(hi)}]"
 
     def parse_price(self, text: str) -> int:
         """Price string -> integer units, rejecting zero and off-tick prices."""
@@ -54,20 +71,28 @@ class Instrument:
         return self.format_qty(self.lot)
 
 
+def _banded(pair: str, price_decimals: int, qty_decimals: int, max_price: str) -> Instrument:
+    """An instrument whose prices may run from its tick up to ``max_price`` (a decimal string)."""
+    return Instrument(pair, price_decimals, qty_decimals, max_price=parse_units(max_price, price_decimals))
+
+
+# Bands: from the tick up to 150-2,000 times today's price (feed_simulator's start prices), as
+# a venue's price filter would; a price beyond is a garbled event (md_service rejects it).
 _NAMED: dict[str, Instrument] = {
     inst.pair: inst
     for inst in (
-        Instrument("BTC-USD", price_decimals=2, qty_decimals=5),
-        Instrument("ETH-USD", price_decimals=2, qty_decimals=4),
-        Instrument("SOL-USD", price_decimals=2, qty_decimals=3),
-        Instrument("XRP-USD", price_decimals=4, qty_decimals=1),
-        Instrument("ADA-USD", price_decimals=4, qty_decimals=1),
-        Instrument("DOGE-USD", price_decimals=5, qty_decimals=0),
-        Instrument("LTC-USD", price_decimals=2, qty_decimals=3),
-        Instrument("DOT-USD", price_decimals=3, qty_decimals=2),
+        _banded("BTC-USD", 2, 5, "10000000"),
+        _banded("ETH-USD", 2, 4, "1000000"),
+        _banded("SOL-USD", 2, 3, "100000"),
+        _banded("XRP-USD", 4, 1, "1000"),
+        _banded("ADA-USD", 4, 1, "1000"),
+        _banded("DOGE-USD", 5, 0, "100"),
+        _banded("LTC-USD", 2, 3, "100000"),
+        _banded("DOT-USD", 3, 2, "10000"),
     )
 }
 _SYNTHETIC = re.compile(r"SYN[0-9]{3,4}-USD")
+_SYNTHETIC_MAX_PRICE = parse_units("1000000", 2)  # synthetic pairs start at 100 (feed_simulator)
 
 NAMED_PAIRS: tuple[str, ...] = tuple(_NAMED)
 
@@ -80,7 +105,7 @@ def instrument(pair: str) -> Instrument:
     if found is not None:
         return found
     if _SYNTHETIC.fullmatch(pair):
-        return Instrument(pair, price_decimals=2, qty_decimals=3)
+        return Instrument(pair, price_decimals=2, qty_decimals=3, max_price=_SYNTHETIC_MAX_PRICE)
     raise UnknownPairError(pair)
 
 

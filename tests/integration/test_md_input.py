@@ -1,9 +1,10 @@
 """Bad, duplicated and reordered input through the real md_service process.
 
-Every kind of malformed message (a garbled ``xseq`` included) is produced between valid
-events: md_service must keep running, count each kind, send each to the dead-letter topic
-with where it came from, skip duplicates, skip a late (reordered) event while counting the
-exchange's gap, and store exactly the book the valid events define.
+Every kind of malformed message (a garbled ``xseq``, numbers too long to write or outside
+the price band included) is produced between valid events: md_service must keep running,
+count each kind, send each to the dead-letter topic with where it came from, skip
+duplicates, skip a late (reordered) event while counting the exchange's gap, and store
+exactly the book the valid events define.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def poison() -> list[tuple[bytes | None, bytes, str]]:
         (with_(pair="NOPE-USD"), b"NOPE-USD", "unknown_pair"),
         (with_(xseq=-4), key, "bad_xseq"),
         (with_(), b"ETH-USD", "wrong_key"),  # a valid event under another pair's key
-        (with_(xseq=2**64 - 1), key, "xseq_jump"),  # applied, it froze the pair for good
+        # Poison that used to get through: a garbled xseq froze the pair for good; 64 nines
+        # were written 70 characters long, past what any reader parses; a price far off.
+        (with_(xseq=2**64 - 1), key, "xseq_jump"),
+        (with_(changes=[["b", "100.00", "9" * 64]]), key, "bad_number"),
+        (with_(changes=[["a", "99999999.00", "1"]]), key, "out_of_band"),
     ]
 
 

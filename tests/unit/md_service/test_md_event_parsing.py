@@ -7,14 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from md_service.pair_stream import PairStream
+from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.errors import InvalidEventError, InvalidNumberError
 from mdcore.events import _units, parse_event
-from mdcore.numbers import parse_units
+from mdcore.instruments import instrument
+from mdcore.local_book import LocalBook
+from mdcore.numbers import MAX_NUMBER_LENGTH, parse_units
 
 VALID = {"pair": "BTC-USD", "xseq": 17, "xts": 5, "changes": [["b", "64000.10", "1.25"]]}
 
 number_like = st.one_of(
     st.text(alphabet="0123456789.", max_size=12),
+    st.text(alphabet="0123456789.", min_size=55, max_size=66),  # around the length limit
     st.text(alphabet="0123456789.-+e _١²", max_size=8),
     st.from_regex(r"[0-9]{1,8}(\.[0-9]{0,9})?", fullmatch=True),
     st.integers(),
@@ -60,6 +65,10 @@ def event(**fields) -> bytes:
         (event(changes=[["b", ["1"], "1"]]), "bad_number"),
         (event(changes=[["b", "64000.101", "1"]]), "bad_number"),  # off the tick grid
         (event(changes=[["b", "0", "1"]]), "bad_number"),
+        (event(changes=[["b", "64000.10", "9" * 64]]), "bad_number"),  # "999…9.00000": 70 characters
+        (event(changes=[["b", "9" * 64, "1"]]), "bad_number"),
+        (event(changes=[["b", "10000000.01", "1"]]), "out_of_band"),  # BTC above its band
+        (event(pair="DOGE-USD", changes=[["a", "100.00001", "1"]]), "out_of_band"),
     ],
 )
 def test_every_reject_names_its_kind(raw, kind) -> None:
@@ -78,3 +87,38 @@ def test_cached_prices_are_checked_per_instrument() -> None:
 
 def test_parse_event_returns_plain_values() -> None:
     assert parse_event(event()) == ("BTC-USD", 17, 5, [("b", 6400010, 125000)])
+
+
+def test_a_price_is_checked_against_its_band_even_when_another_pair_cached_it() -> None:
+    assert parse_event(event(pair="SOL-USD", changes=[["b", "100000.00", "1"]]))[3] == [("b", 10000000, 1000)]
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event(event(pair="SOL-USD", changes=[["b", "100000.01", "1"]]))
+    assert caught.value.kind == "out_of_band"
+    assert parse_event(event(changes=[["b", "100000.01", "1"]]))[3][0][1] == 10000001  # in BTC's band
+
+
+quantities = st.one_of(  # most near the length limit, where a canonical form could grow past it
+    st.text(alphabet="0123456789", min_size=55, max_size=MAX_NUMBER_LENGTH),
+    st.from_regex(r"[0-9]{1,64}(\.[0-9]{1,8})?", fullmatch=True),
+).filter(lambda t: len(t) <= MAX_NUMBER_LENGTH)
+
+
+@given(quantities, st.sampled_from(["BTC-USD", "DOGE-USD", "XRP-USD", "SYN001-USD"]))
+def test_whatever_md_service_accepts_it_can_write_and_every_reader_can_read(qty, pair) -> None:
+    inst = instrument(pair)
+    price = inst.format_price(100 * 10**inst.price_decimals)
+    try:
+        _, _, _, changes = parse_event(
+            event(pair=pair, changes=[["b", inst.tick_size, "1"], ["a", price, qty]])
+        )
+    except InvalidEventError:
+        return
+    stream = PairStream(pair, "e", stored=None)
+    stream.apply(1, 1, changes)
+    out = stream.close_window(1, 10)
+    assert out is not None and out.snapshot is not None
+    reader = LocalBook(pair)
+    reader.load_snapshot(decode_snapshot(out.snapshot))  # parses every price and quantity
+    assert reader.book == stream.book
+    for level in decode_delta(out.delta).asks:
+        assert all(len(text) <= MAX_NUMBER_LENGTH for text in level)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from feed_simulator.market import START_PRICES, SYNTHETIC_START_PRICE
 from mdcore.errors import InvalidEventError, InvalidNumberError, UnknownPairError
 from mdcore.instruments import NAMED_PAIRS, Instrument, default_pairs, instrument, is_known_pair
+from mdcore.numbers import MAX_NUMBER_LENGTH, MAX_UNITS, parse_units
 
 
 def test_named_pairs_are_eight_distinct_usd_pairs() -> None:
@@ -118,3 +120,17 @@ def test_price_finer_than_decimals_is_off_grid() -> None:
         instrument("BTC-USD").parse_price("64000.101")
     with pytest.raises(InvalidNumberError):
         instrument("DOGE-USD").parse_qty("1.5")
+
+
+@pytest.mark.parametrize("pair", [*NAMED_PAIRS, "SYN001-USD", "SYN9999-USD"])
+def test_every_band_holds_the_feeds_start_price_and_fits_every_reader(pair) -> None:
+    inst = instrument(pair)
+    lo, hi = inst.price_band
+    start = parse_units(START_PRICES.get(pair, SYNTHETIC_START_PRICE), inst.price_decimals)
+    assert lo == inst.tick and 100 * start <= hi  # room for the market to move a hundredfold
+    assert len(inst.format_price(hi)) <= MAX_NUMBER_LENGTH
+    assert inst.parse_price(inst.format_price(hi)) == hi  # readers take any price in the band
+
+
+def test_an_instrument_without_a_band_takes_any_price_a_reader_can_parse() -> None:
+    assert COARSE.price_band == (5, MAX_UNITS[2])

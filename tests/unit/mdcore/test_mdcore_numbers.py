@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mdcore.errors import InvalidEventError, InvalidNumberError
-from mdcore.numbers import MAX_NUMBER_LENGTH, format_units, parse_units
+from mdcore.numbers import MAX_NUMBER_LENGTH, MAX_UNITS, format_units, parse_units
 
 
 @pytest.mark.parametrize(
@@ -123,3 +123,39 @@ def test_parse_then_format_is_canonical(units, decimals, extra_zeros) -> None:
     canonical = format_units(units, decimals)
     padded = canonical + ("." if decimals == 0 and extra_zeros else "") + "0" * extra_zeros
     assert format_units(parse_units(padded, decimals), decimals) == canonical
+
+
+# Numbers up to the length limit, most of them near it (where a canonical form could grow).
+long_numbers = st.one_of(
+    st.text(alphabet="0123456789", min_size=55, max_size=MAX_NUMBER_LENGTH),
+    st.from_regex(r"[0-9]{1,64}(\.[0-9]{1,20})?", fullmatch=True),
+).filter(lambda t: len(t) <= MAX_NUMBER_LENGTH)
+
+
+@given(long_numbers, st.integers(min_value=0, max_value=8))
+def test_whatever_parses_has_a_canonical_form_every_reader_parses(text, decimals) -> None:
+    # One limit on both sides: a value accepted on the way in is written canonically (a point
+    # and exactly `decimals` places) and must still be no longer than the readers' limit.
+    try:
+        units = parse_units(text, decimals)
+    except InvalidNumberError:
+        return
+    canonical = format_units(units, decimals)
+    assert len(canonical) <= MAX_NUMBER_LENGTH
+    assert parse_units(canonical, decimals) == units
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 5, 8])
+def test_the_largest_value_accepted_is_the_longest_canonical_string(decimals) -> None:
+    top = MAX_UNITS[decimals]
+    assert len(format_units(top, decimals)) == MAX_NUMBER_LENGTH
+    assert parse_units(format_units(top, decimals), decimals) == top
+    one_more = str((top + 1) // 10**decimals)  # without its decimals: short enough to be read
+    with pytest.raises(InvalidNumberError):
+        parse_units(one_more, decimals)
+
+
+def test_sixty_four_nines_are_rejected_where_their_canonical_form_would_grow() -> None:
+    assert parse_units("9" * MAX_NUMBER_LENGTH, 0) == 10**MAX_NUMBER_LENGTH - 1  # "999…9" as is
+    with pytest.raises(InvalidNumberError, match="longer than"):
+        parse_units("9" * MAX_NUMBER_LENGTH, 2)  # would become "999…9.00": 67 characters
