@@ -8,7 +8,15 @@ book; ``bookcast load`` (:mod:`clients.load`) is the WebSocket load generator.
 from clients.backoff import Backoff
 from clients.book_client import BookClient
 from clients.config import ClientOptions
-from clients.errors import ClientClosedError, ClientConnectError, ClientError, NotConnectedError
+from clients.errors import (
+    ClientClosedError,
+    ClientConnectError,
+    ClientError,
+    NotConnectedError,
+    SubscriptionRefusal,
+    SubscriptionRefusedError,
+)
+from clients.refusal import HandshakeRefusal
 from clients.stats import ClientStats
 from clients.updates import BookUpdate, UpdateStream
 from clients.view import BookLevels, BookView, PriceLevel
@@ -24,7 +32,10 @@ __all__ = [
     "ClientError",
     "ClientOptions",
     "ClientStats",
+    "HandshakeRefusal",
     "NotConnectedError",
     "PriceLevel",
+    "SubscriptionRefusal",
+    "SubscriptionRefusedError",
     "UpdateStream",
 ]

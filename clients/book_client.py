@@ -11,8 +11,11 @@ Drop-in use from a trading program::
 The client subscribes, keeps one verified book per pair (the rules live in
 :mod:`clients.book_set`), resyncs by itself on a gap or checksum mismatch, and reconnects
 with capped, jittered backoff when the connection drops, asking the gateway with
-``since`` to replay only what it missed. Nothing that arrives on the wire can raise out
-of the receive loop: bad frames are counted in :attr:`BookClient.stats` and logged.
+``since`` to replay only what it missed. Every op it sends waits for its own op budget
+(:mod:`clients.pacing`), so the gateway never closes it for sending too fast; a handshake
+refused for load (503/429) is retried no sooner than ``Retry-After`` (:mod:`clients.refusal`).
+Nothing that arrives on the wire can raise out of the receive loop: bad frames are counted
+in :attr:`BookClient.stats` and logged.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from websockets.uri import parse_uri
 
 from clients.book_set import BookSet
 from clients.config import ClientOptions
-from clients.errors import ClientClosedError, ClientConnectError, ClientError, NotConnectedError
+from clients.errors import (
+    ClientClosedError,
+    ClientConnectError,
+    ClientError,
+    NotConnectedError,
+    SubscriptionRefusal,
+    SubscriptionRefusedError,
+)
+from clients.pacing import OpPacer
+from clients.refusal import HandshakeRefusal, handshake_refusal
 from clients.stats import ClientStats
 from clients.updates import BookUpdate, UpdateStream
 from clients.view import BookView
@@ -84,13 +96,19 @@ class BookClient:
             self._emit,
             verify_checksums=self.options.verify_checksums,
             resync_retry_ns=int(self.options.resync_retry * 1e9),
+            refusal_backoff=self.options.refusal_backoff,
+            rand=rand,
         )
         self._books.add(pairs, clock())  # unknown pairs raise UnknownPairError here, before any I/O
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._changed = asyncio.Event()
+        self._outbox_ready = asyncio.Event()  # wakes the connection's sender
         self._pings: dict[int, asyncio.Future[float]] = {}
+        self._ping_sent: dict[int, float] = {}  # ping id -> perf_counter() when it left (after pacing)
+        self._not_before = [0.0] * len(urls)  # per URL: time.monotonic() before which not to connect
+        self._last_refusal: HandshakeRefusal | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -107,21 +125,32 @@ class BookClient:
     def closed(self) -> bool:
         return self._closing.is_set()
 
+    @property
+    def last_refusal(self) -> HandshakeRefusal | None:
+        """While not connected: the busy gateway's refusal (503/429) of the last attempt, if so."""
+        return self._last_refusal
+
     async def start(self) -> None:
-        """Connect and subscribe. With ``fail_fast``, a failed first attempt raises ClientConnectError."""
+        """Connect and subscribe.
+
+        With ``fail_fast``, a failed first attempt raises ClientConnectError, except a
+        refusal for load (HTTP 503/429): that is no configuration error, so the client
+        keeps trying in the background, no sooner than the gateway's ``Retry-After``.
+        """
         if self._task is not None:
             return
         if self.closed:
             raise ClientClosedError("this client was closed; create a new one")
         ws: ClientConnection | None = None
+        attempt = 0
         if self.options.fail_fast:
             try:
                 ws = await self._open()
-            except ClientConnectError:
-                self.stats.connect_failures += 1
-                self._advance_url()
-                raise
-        self._task = asyncio.create_task(self._run(ws), name="bookcast-client")
+            except ClientConnectError as exc:
+                if not self._connect_failed(exc, attempt, retrying=False):
+                    raise
+                attempt = 1
+        self._task = asyncio.create_task(self._run(ws, attempt), name="bookcast-client")
 
     async def close(self) -> None:
         """Close the connection (code 1000), stop reconnecting, end every update stream."""
@@ -180,16 +209,36 @@ class BookClient:
                 await self._changed.wait()
 
     async def wait_synced(self, pairs: Iterable[str] | None = None, timeout: float | None = None) -> None:
-        """Wait until every pair in ``pairs`` (default: all) has a verified book."""
+        """Wait until every pair in ``pairs`` (default: all) has a verified book.
+
+        Raises SubscriptionRefusedError as soon as the gateway's latest answer to
+        subscribing one of them is an error (waiting longer would only time out).
+        """
         names = None if pairs is None else list(pairs)
         for pair in names or ():
             self._books.state(pair)  # KeyError now rather than a timeout later
-        await self.wait_for(lambda: self._books.all_synced(names), timeout)
+
+        def synced() -> bool:
+            refused = self._books.refusals(names)
+            if refused:
+                raise SubscriptionRefusedError(refused)
+            return self._books.all_synced(names)
+
+        await self.wait_for(synced, timeout)
+
+    @property
+    def refused(self) -> dict[str, SubscriptionRefusal]:
+        """The pairs the gateway refused to subscribe (not synced, asked again slowly), with why."""
+        return self._books.refusals()
 
     # --- requests at runtime ---------------------------------------------------------
 
     async def subscribe(self, pairs: Iterable[str]) -> list[str]:
-        """Follow more pairs; returns the new ones. Sent now if connected, else on reconnect."""
+        """Follow more pairs; returns the new ones. Sent now if connected, else on reconnect.
+
+        It does not wait for the gateway's answer: ``wait_synced(pairs)`` does, and raises
+        SubscriptionRefusedError if the gateway refuses them.
+        """
         added = self._books.add(pairs, self._clock())
         if added:
             await self._send_if_connected(self._books.subscribe_ops(self._clock(), added))
@@ -221,12 +270,13 @@ class BookClient:
                 answered = await future
         finally:
             self._pings.pop(request_id, None)
+            started = self._ping_sent.pop(request_id, started)  # not counting the wait for pacing
         return answered - started
 
     # --- connection loop -------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
-        """One connection attempt to the current URL, subscribed to every pair."""
+        """One connection attempt to the current URL (its session then subscribes every pair)."""
         url, opts = self.url, self.options
         try:
             ws = await connect(
@@ -241,24 +291,17 @@ class BookClient:
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise ClientConnectError(url, exc) from exc
-        try:
-            for op in self._books.subscribe_ops(self._clock()):
-                await ws.send(encode_client_op(op))
-        except ConnectionClosed as exc:
-            raise ClientConnectError(url, exc) from exc
-        except BaseException:  # cancelled (client closing) between connect and subscribe
-            ws.transport.abort()
-            raise
+        self._last_refusal = None
         self.stats.connects += 1
         if self.stats.connects > 1:
             self.stats.reconnects += 1
         log.info("connected to %s (%d pairs)", url, len(self._books.pairs))
         return ws
 
-    async def _run(self, ws: ClientConnection | None) -> None:
+    async def _run(self, ws: ClientConnection | None, attempt: int) -> None:
         """Own the connection for the client's life; a crash here closes the client loudly."""
         try:
-            await self._connection_loop(ws)
+            await self._connection_loop(ws, attempt)
         except Exception:
             log.exception("receive loop failed; the client is closed")
             self._closing.set()
@@ -267,21 +310,20 @@ class BookClient:
             self._fail_pings(ClientClosedError("receive loop failed"))
             self._notify()
 
-    async def _connection_loop(self, ws: ClientConnection | None) -> None:
-        attempt = 0
+    async def _connection_loop(self, ws: ClientConnection | None, attempt: int) -> None:
         wait = False  # the very first attempt (without fail_fast) goes at once
         while True:
             if ws is None:
-                if wait and await self._sleep(self.options.backoff.delay(attempt, self._rand)):
+                delay = self.options.backoff.delay(attempt, self._rand) if wait else 0.0
+                # A gateway that refused us for load is not asked again before it said.
+                delay = max(delay, self._not_before[self._url_index] - time.monotonic())
+                if delay > 0 and await self._sleep(delay):
                     return
                 wait = True
                 try:
                     ws = await self._open()
                 except ClientConnectError as exc:
-                    self.stats.connect_failures += 1
-                    self._advance_url()
-                    self._notify()
-                    log.warning("%s; retrying (attempt %d)", exc, attempt + 1)
+                    self._connect_failed(exc, attempt)
                     attempt += 1
                     continue
             opened = time.monotonic()
@@ -302,44 +344,96 @@ class BookClient:
                 log.warning("connection lost (code %s %s); reconnecting", code, reason)
                 attempt = 0 if time.monotonic() - opened >= self.options.stable_after else attempt + 1
 
+    def _connect_failed(self, exc: ClientConnectError, attempt: int, retrying: bool = True) -> bool:
+        """Count and log a failed attempt and move to the next URL; True if refused for load.
+
+        A refusal for load (503/429) sets when that gateway may be tried again: its
+        ``Retry-After`` (or the backoff's ceiling) as a floor, jitter above it.
+        """
+        refusal = handshake_refusal(exc.cause)
+        if refusal is None:
+            self.stats.connect_failures += 1
+            if retrying:
+                log.warning("%s; retrying (attempt %d)", exc, attempt + 1)
+        else:
+            self.stats.handshake_refusals += 1
+            self._last_refusal = refusal
+            delay = self.options.backoff.after_refusal(attempt, refusal.retry_after, self._rand)
+            self._not_before[self._url_index] = time.monotonic() + delay
+            log.warning(
+                "%s is busy (HTTP %d, Retry-After %s); trying it again in %.1f s",
+                exc.url, refusal.status, refusal.retry_after, delay,
+            )  # fmt: skip
+        self._advance_url()
+        self._notify()
+        return refusal is not None
+
     async def _session(self, ws: ClientConnection) -> tuple[int | None, str]:
         """Receive until the connection ends; returns the close code and reason."""
         self._ws = ws
+        self._books.begin_connection(self._clock())  # the subscribe of every pair goes first
+        self._outbox_ready.set()
         self._notify()
-        watchdog = asyncio.create_task(self._watchdog(ws), name="bookcast-client-watchdog")
+        sender = asyncio.create_task(self._sender(ws), name="bookcast-client-sender")
+        watchdog = asyncio.create_task(self._watchdog(), name="bookcast-client-watchdog")
         try:
             while True:
                 frame = await ws.recv(decode=False)
                 self._on_frame(frame)
-                ops = self._books.take_ops()
-                if ops:
-                    for op in ops:
-                        await ws.send(encode_client_op(op))
+                if self._books.has_ops:
+                    self._outbox_ready.set()
         except ConnectionClosed:
             pass
         finally:
             watchdog.cancel()
+            sender.cancel()
             self._ws = None
             self._books.connection_lost()
             self._fail_pings(NotConnectedError("connection lost"))
             self._notify()
         return ws.close_code, ws.close_reason or ""
 
-    async def _watchdog(self, ws: ClientConnection) -> None:
+    async def _watchdog(self) -> None:
         """Every ``resync_retry`` seconds, ask again for snapshots that never came.
 
         The receive loop repeats a request when the pair's next delta arrives; this timer
-        covers quiet pairs and a gateway that sends nothing until it gets the snapshot right.
+        covers quiet pairs, a gateway that sends nothing until it gets the snapshot right,
+        and refused pairs whose retry time came. The sender paces what it queues.
         """
         period = self.options.resync_retry
+        while True:
+            await asyncio.sleep(period)
+            self._books.request_overdue(self._clock())
+            if self._books.has_ops:
+                self._outbox_ready.set()
+
+    async def _sender(self, ws: ClientConnection) -> None:
+        """Send the queued ops in order, each after a token of the op budget (:mod:`clients.pacing`)."""
+        opts, books = self.options, self._books
+        pacer = OpPacer(opts.op_rate, opts.op_burst, time.monotonic())
         try:
             while True:
-                await asyncio.sleep(period)
-                self._books.request_overdue(self._clock())
-                for op in self._books.take_ops():
-                    await ws.send(encode_client_op(op))
+                if not books.has_ops:
+                    self._outbox_ready.clear()
+                    await self._outbox_ready.wait()
+                    continue
+                wait = pacer.wait(time.monotonic())
+                if wait > 0:
+                    self.stats.paced_ops += 1
+                    await asyncio.sleep(wait)
+                    continue
+                pacer.take(time.monotonic())
+                op = books.next_op(self._clock())
+                if op is None:
+                    continue
+                if isinstance(op, Ping) and op.id in self._pings:  # still awaited by ping()
+                    self._ping_sent[op.id] = time.perf_counter()
+                await ws.send(encode_client_op(op))
         except ConnectionClosed:
             pass  # the receive loop sees the same close and handles it
+        except Exception:
+            log.exception("cannot send to the gateway; dropping the connection")
+            ws.transport.abort()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless the client closes first (then True)."""
@@ -354,15 +448,11 @@ class BookClient:
         self._url_index = (self._url_index + 1) % len(self._urls)
 
     async def _send_if_connected(self, ops: Sequence[ClientOp]) -> None:
-        """Send ``ops`` now if connected; if not, the next connection's subscribe covers them."""
-        ws = self._ws
-        if ws is None:
+        """Queue ``ops`` for the sender if connected; if not, the next connection's subscribe covers them."""
+        if self._ws is None:
             return
-        try:
-            for op in ops:
-                await ws.send(encode_client_op(op))
-        except ConnectionClosed:
-            log.debug("connection lost while sending; the reconnect will resubscribe")
+        self._books.queue(ops)
+        self._outbox_ready.set()
 
     # --- frames ----------------------------------------------------------------------
 
@@ -388,14 +478,15 @@ class BookClient:
                 elif type(message) is Snapshot:
                     books.on_snapshot(message, received_ns)
                 else:
-                    self._on_control(message)
+                    self._on_control(message, received_ns)
             except Exception as exc:
                 stats.bad_frames += 1
                 self._log_bad(frame, exc)
         self._notify()
 
-    def _on_control(self, message: object) -> None:
+    def _on_control(self, message: object, received_ns: int) -> None:
         if isinstance(message, Ack):
+            self._books.on_ack(message)
             if message.recovered:
                 self.stats.recoveries += 1
                 log.info("recovered %s without snapshots", ", ".join(message.pairs))
@@ -405,8 +496,10 @@ class BookClient:
                 future.set_result(time.perf_counter())
         elif isinstance(message, ErrorMessage):
             self.stats.errors += 1
+            if self._books.on_error(message, received_ns):
+                return  # a refused subscribe: handled and logged by the books
             log.warning("gateway error %s: %s (request %r)", message.code, message.message, message.id)
-            future = self._pings.get(message.id)
+            future = self._pings.get(message.id) if type(message.id) is int else None
             if future is not None and not future.done():
                 future.set_exception(ClientError(f"gateway refused ping: {message.code}: {message.message}"))
         else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
 
-from clients.backoff import Backoff
+from clients.backoff import REFUSAL_BACKOFF, Backoff
 from mdcore.errors import UnknownPairError
 from mdcore.instruments import instrument
 from mdcore.settings import SettingError, env_str
@@ -41,13 +41,20 @@ class ClientOptions:
     resync_retry: float = 5.0  # ask again if a requested snapshot has not come after this long
     verify_checksums: bool = True
     update_buffer: int = 10_000  # updates kept per UpdateStream before the oldest are dropped
+    # Ops sent per second, with bursts of op_burst: half the gateway's default limit (20/s,
+    # bursts of 40; passing it closes the connection with 1008), leaving room for jitter.
+    op_rate: float = 10.0
+    op_burst: int = 20
+    # A pair the gateway refused to subscribe (unknown_pair, too_many_pairs) is asked again
+    # after these delays, growing with each refusal in a row.
+    refusal_backoff: Backoff = REFUSAL_BACKOFF
 
     def __post_init__(self) -> None:
-        for name in ("open_timeout", "close_timeout", "stable_after", "resync_retry"):
+        for name in ("open_timeout", "close_timeout", "stable_after", "resync_retry", "op_rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ClientOptions.{name} must be positive")
-        if self.update_buffer < 1 or self.max_frame_size < 1:
-            raise ValueError("ClientOptions.update_buffer and max_frame_size must be at least 1")
+        if self.update_buffer < 1 or self.max_frame_size < 1 or self.op_burst < 1:
+            raise ValueError("ClientOptions.update_buffer, max_frame_size and op_burst must be at least 1")
 
 
 def check_url(key: str, url: str) -> str:

@@ -23,6 +23,7 @@ class FrameInfo:
     url: str
     connected: bool
     rate: float  # updates per second
+    busy_status: int | None = None  # HTTP status of a busy gateway's refusal (503/429), while refused
 
 
 def _ms(ns: int | None) -> str:
@@ -38,7 +39,9 @@ def _p99(histogram: HdrHistogram) -> str:
 
 def _status(view: BookView, info: FrameInfo) -> str:
     if not info.connected:
-        return "RECONNECTING"
+        return "RECONNECTING" if info.busy_status is None else f"GATEWAY BUSY ({info.busy_status})"
+    if view.refusal is not None:
+        return f"REFUSED ({view.refusal.code})"
     return "LIVE" if view.synced else "RESYNCING"
 
 

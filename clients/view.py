@@ -1,15 +1,17 @@
 """Read-only views of one pair's local book, in canonical decimal strings.
 
 A view is live: it always shows the book as it is now, not a copy. While the pair is
-not synced (waiting for its first snapshot, or resyncing after a gap or a checksum
-mismatch) the book cannot be trusted, so every accessor answers as if it were empty;
-check :attr:`BookView.synced` to tell "no levels" from "not known".
+not synced (waiting for its first snapshot, resyncing after a gap or a checksum
+mismatch, or refused by the gateway) the book cannot be trusted, so every accessor answers
+as if it were empty; check :attr:`BookView.synced` to tell "no levels" from "not known",
+and :attr:`BookView.refusal` for why a pair stays unsynced.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from clients.errors import SubscriptionRefusal
 from mdcore.book import ASK, BID
 from mdcore.messages import Snapshot, StreamPosition
 
@@ -45,6 +47,11 @@ class BookView:
     def synced(self) -> bool:
         """True when the book is a verified copy of the source at :attr:`seq`."""
         return self._state.synced
+
+    @property
+    def refusal(self) -> SubscriptionRefusal | None:
+        """The gateway's error answer to subscribing this pair, while it stands (then not synced)."""
+        return self._state.refusal
 
     @property
     def epoch(self) -> str | None:
@@ -99,5 +106,8 @@ class BookView:
         return self._state.book.to_snapshot() if self._state.synced else None
 
     def __repr__(self) -> str:
-        state = f"seq={self.seq}" if self.synced else "unsynced"
+        if self.synced:
+            state = f"seq={self.seq}"
+        else:
+            state = "unsynced" if self.refusal is None else f"refused {self.refusal.code}"
         return f"BookView({self.pair}, {state}, bid={self.best_bid()}, ask={self.best_ask()})"

@@ -153,7 +153,8 @@ async def _draw_loop(client: BookClient, config: WatchConfig, stream: UpdateStre
         due = pending and now - last_draw >= config.interval
         if not due and not (update is None and screen.ansi):
             continue
-        info = FrameInfo(client.url, client.connected, meter.rate(now))
+        refusal = client.last_refusal
+        info = FrameInfo(client.url, client.connected, meter.rate(now), refusal and refusal.status)
         screen.draw(render_frame(view, client.stats, info, config.depth))
         frames += 1
         last_draw, pending = now, False

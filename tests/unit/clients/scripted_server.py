@@ -3,7 +3,9 @@
 The test drives it inline: ``conn = await server.accept()``, ``await conn.expect("subscribe")``,
 ``await conn.send(source.snapshot())``. Books come from :class:`SourceBook`, which uses
 mdcore, so every snapshot and delta carries a correct checksum unless a test breaks it
-on purpose. Every wait is bounded by ``T`` seconds; nothing sleeps.
+on purpose. ``server.refuse(503, retry_after="1")`` answers the next handshake with that
+status instead of upgrading it, as an overloaded gateway does. Every wait is bounded by
+``T`` seconds; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from clients import Backoff, BookClient, ClientOptions
 from mdcore.book import ASK, BID, OrderBook
@@ -141,6 +146,7 @@ class ScriptedConnection:
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
         self.received: list[dict[str, Any]] = []  # every op, in order
+        self.arrivals: list[float] = []  # loop.time() at which each op of ``received`` arrived
         self.auto_pong = False
         self.closed = asyncio.Event()
         self._ops: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -178,9 +184,11 @@ class ScriptedConnection:
 
     async def run(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             async for data in self.ws:
                 op = orjson.loads(data)
                 self.received.append(op)
+                self.arrivals.append(loop.time())
                 if self.auto_pong and op.get("op") == "ping":
                     await self.ws.send(encode_pong(Pong(op.get("id"))).decode())
                 self._ops.put_nowait(op)
@@ -190,13 +198,49 @@ class ScriptedConnection:
             self.closed.set()
 
 
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """One handshake the server saw: when (loop time) and the HTTP status it answered."""
+
+    at: float
+    status: int
+
+
 class ScriptedServer:
     """A WebSocket server whose every connection the test scripts; ``async with`` it."""
 
     def __init__(self) -> None:
         self._server: Server | None = None
         self._accepted: asyncio.Queue[ScriptedConnection] = asyncio.Queue()
+        self._refusals: deque[tuple[int, str | None]] = deque()
         self.connections: list[ScriptedConnection] = []
+        self.handshakes: list[Handshake] = []  # every one, refused or upgraded (101)
+        self.handshake_seen = asyncio.Event()  # set at each handshake; the test clears it
+
+    def refuse(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` handshakes with ``status`` (and ``Retry-After``) instead of 101."""
+        self._refusals.extend([(status, retry_after)] * times)
+
+    async def wait_handshakes(self, count: int, timeout: float = T) -> list[Handshake]:
+        """The first ``count`` handshakes, once that many have happened."""
+        async with asyncio.timeout(timeout):
+            while len(self.handshakes) < count:
+                self.handshake_seen.clear()
+                await self.handshake_seen.wait()
+        return self.handshakes[:count]
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        at = asyncio.get_running_loop().time()
+        self.handshake_seen.set()
+        if not self._refusals:
+            self.handshakes.append(Handshake(at, 101))
+            return None
+        status, retry_after = self._refusals.popleft()
+        self.handshakes.append(Handshake(at, status))
+        response = connection.respond(status, "refused by the test\n")
+        if retry_after is not None:
+            response.headers["Retry-After"] = retry_after
+        return response
 
     @property
     def port(self) -> int:
@@ -219,7 +263,9 @@ class ScriptedServer:
             return await self._accepted.get()
 
     async def __aenter__(self) -> ScriptedServer:
-        self._server = await serve(self._handler, "127.0.0.1", 0, compression=None)
+        self._server = await serve(
+            self._handler, "127.0.0.1", 0, compression=None, process_request=self._process_request
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -153,3 +153,29 @@ def test_request_overdue_asks_again_only_after_the_retry_period() -> None:
     assert [op.pair for op in books.take_ops()] == ["ETH-USD"]
     books.request_overdue(6 * SECOND)
     assert books.take_ops() == []  # the clock restarted at the new request
+
+
+def test_a_resync_waiting_to_be_sent_is_not_queued_twice() -> None:
+    books, _ = make(("BTC-USD", "ETH-USD"), resync_retry_ns=5 * SECOND)
+    books.request_overdue(5 * SECOND)
+    books.request_overdue(10 * SECOND)  # still unsent (the sender is pacing): no second request
+    books.on_delta(SourceBook.with_depth("ETH-USD", levels=2).bump(), 11 * SECOND)
+    assert [op.pair for op in books.take_ops()] == ["BTC-USD", "ETH-USD"]
+    assert books.stats.resyncs == 2
+
+
+def test_the_retry_period_counts_from_the_sending() -> None:
+    books, _ = make(resync_retry_ns=5 * SECOND)
+    books.request_overdue(5 * SECOND)
+    assert isinstance(books.next_op(now_ns=9 * SECOND), Resync)  # paced: it left 4 s after queued
+    books.request_overdue(13 * SECOND)
+    assert not books.has_ops  # 4 s after it left: not overdue yet
+    books.request_overdue(14 * SECOND)
+    assert [op.pair for op in books.take_ops()] == ["BTC-USD"]
+
+
+def test_unsubscribing_drops_a_queued_resync() -> None:
+    books, _ = make(("BTC-USD", "ETH-USD"))
+    books.request_overdue(5 * SECOND)
+    books.remove(["BTC-USD"])
+    assert [op.pair for op in books.take_ops()] == ["ETH-USD"]

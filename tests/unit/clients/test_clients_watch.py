@@ -17,6 +17,7 @@ from clients import ClientStats, cli
 from clients.book_set import BookSet
 from clients.render import FrameInfo, render_frame
 from clients.view import BookView
+from mdcore.messages import ErrorMessage
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,6 +61,19 @@ def test_render_says_when_the_book_cannot_be_trusted() -> None:
     assert "no spread" in lines[2]
     offline = render_frame(view, ClientStats(), FrameInfo("ws://h/ws", False, 0.0), 5)
     assert "RECONNECTING" in offline[0]
+    busy = render_frame(view, ClientStats(), FrameInfo("ws://h/ws", False, 0.0, busy_status=503), 5)
+    assert busy[0].startswith("ETH-USD  GATEWAY BUSY (503)  seq 0")
+
+
+def test_render_names_a_refused_pair() -> None:
+    books = BookSet(ClientStats(), lambda update: None)
+    books.add(["ETH-USD"], 0)
+    books.begin_connection(0)
+    (op,) = books.take_ops()
+    books.on_error(ErrorMessage("unknown_pair", "not offered here: ETH-USD", op.id), 0)
+    view = BookView(books.state("ETH-USD"))
+    lines = render_frame(view, ClientStats(), FrameInfo("ws://h/ws", True, 0.0), 5)
+    assert lines[0].startswith("ETH-USD  REFUSED (unknown_pair)  seq 0")
 
 
 def parse_frames(text: str) -> list[tuple[int, list[tuple[str, str, str]]]]:
