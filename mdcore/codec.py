@@ -30,6 +30,7 @@ from mdcore.messages import (
 )
 
 MAX_PAIRS_PER_REQUEST = 1024
+MAX_ID_DEPTH = 32  # lists and objects inside a request's `id`; the answer echoes it
 
 # --- server -> client: encode ------------------------------------------------------
 
@@ -186,8 +187,34 @@ def _since(obj: dict[str, Any], request_id: Any) -> dict[str, StreamPosition]:
     return since
 
 
+def _nesting_at_most(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects at most ``limit`` deep (a scalar is 0 deep)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is list or kind is dict:
+            if depth >= limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if kind is dict else item))
+    return True
+
+
 def decode_client_op(data: bytes | str) -> ClientOp:
-    """Parse one client frame; raises :class:`ProtocolError` carrying the code to answer with."""
+    """Parse one client frame; raises :class:`ProtocolError` carrying the code to answer with.
+
+    Nothing else escapes, whatever the frame holds: a client's input must always get an
+    ``error`` answer, never an exception that ends its connection.
+    """
+    try:
+        return _decode_client_op(data)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # a shape the checks below did not foresee: still the client's fault
+        raise ProtocolError("bad_request", f"unreadable request ({type(exc).__name__})") from None
+
+
+def _decode_client_op(data: bytes | str) -> ClientOp:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -195,6 +222,9 @@ def decode_client_op(data: bytes | str) -> ClientOp:
     if type(obj) is not dict:
         raise ProtocolError("bad_request", "a request must be a JSON object")
     request_id = obj.get("id")
+    if not _nesting_at_most(request_id, MAX_ID_DEPTH):
+        # echoing it would fail to encode (orjson stops at 255 levels): answer without it
+        raise ProtocolError("bad_request", f"'id' may nest at most {MAX_ID_DEPTH} levels deep")
     op = obj.get("op")
     if op == "subscribe":
         return Subscribe(_pairs(obj, request_id), request_id, _since(obj, request_id))

@@ -6,6 +6,8 @@ import json
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mdcore.codec import (
     MAX_PAIRS_PER_REQUEST,
@@ -287,3 +289,59 @@ def test_unknown_op(op) -> None:
 def test_unknown_op_message_is_bounded() -> None:
     error = expect_error(orjson.dumps({"op": "x" * 10_000}), "unknown_op")
     assert len(error.message) < 100
+
+
+# --- hostile input: every frame gets an answer that can be encoded ----------------------------
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("field", ["id", "pairs", "pair", "since", "op"])
+def test_deep_nesting_anywhere_is_a_protocol_error_or_an_op_never_an_unencodable_answer(field) -> None:
+    for op in ("ping", "subscribe", "resync"):
+        frame = f'{{"op":"{op}","pairs":["BTC-USD"],"pair":"BTC-USD","{field}":{nested(254)}}}'
+        assert_answerable(frame)
+    deep_id = expect_error(f'{{"op":"ping","id":{nested(33)}}}', "bad_request", None)
+    assert "32" in deep_id.message
+    assert decode_client_op(f'{{"op":"ping","id":{nested(32)}}}') == Ping(orjson.loads(nested(32)))
+
+
+def assert_answerable(frame: str | bytes) -> None:
+    """The frame decodes to an op or a ProtocolError, and the gateway's answer to it encodes."""
+    try:
+        op = decode_client_op(frame)
+    except ProtocolError as exc:
+        encode_error(exc.code, exc.message, exc.request_id)
+        return
+    encode_pong(Pong(op.id))
+    encode_error("bad_request", "x", op.id)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    op=st.sampled_from(["subscribe", "unsubscribe", "resync", "ping", "x"]) | json_values,
+    fields=st.dictionaries(st.sampled_from(["id", "pairs", "pair", "since"]), json_values),
+)
+def test_any_json_request_is_answered(op, fields) -> None:
+    assert_answerable(orjson.dumps({"op": op, **fields}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64) | st.text(max_size=64))
+def test_any_bytes_are_answered(frame) -> None:
+    assert_answerable(frame)
