@@ -24,7 +24,7 @@ from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
 from gateway.dialect_port import HubDialectPort
 from gateway.gc_policy import GcPolicy
-from gateway.handler import serve_client
+from gateway.handler import LimitedConnection, serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
 from gateway.limits import Admission
@@ -95,7 +95,7 @@ async def run_gateway(
     hub.gc_policy = GcPolicy(hub.counters, cfg.gc_freeze_every, cfg.gc_collect_after)
     admission = Admission(cfg.max_connections, cfg.max_connections_per_ip)
     slow = SlowClients(hub)
-    connection_class = type("Connection", (GatewayConnection,), {"hooks": _Hooks(cfg, slow, admission)})
+    connection_class = type("Connection", (LimitedConnection,), {"hooks": _Hooks(cfg, slow, admission)})
     binance = binance if binance is not None else load_binance_config()
     dialect: BinanceDialect | None = None
     if binance.enabled:
