@@ -1,6 +1,7 @@
 """Per-connection and per-process limits: pure rules, time passed in, no I/O.
 
 - :class:`TokenBucket`: inbound ops per connection (``rate`` per second, bursts of ``burst``).
+- :class:`RateByAddress`: a token bucket per client address, for REST requests.
 - :class:`Admission`: connections per process and per client IP, counted from the handshake
   to the end of the TCP connection.
 - :func:`token_ok` / :func:`origin_ok`: the optional handshake checks.
@@ -9,6 +10,7 @@
 from __future__ import annotations
 
 import hmac
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -34,6 +36,57 @@ class TokenBucket:
             self.tokens -= cost
             return True
         return False
+
+    def wait_s(self, now: float, cost: float = 1.0) -> float:
+        """Seconds from ``now`` until ``take(cost)`` could succeed."""
+        tokens = min(self.burst, self.tokens + max(0.0, now - self._stamp) * self.rate)
+        return max(0.0, (cost - tokens) / self.rate)
+
+    def full_at(self) -> float:
+        """When the bucket is full again if nothing is taken (a full bucket need not be kept)."""
+        return self._stamp + (self.burst - self.tokens) / self.rate
+
+
+class RateByAddress:
+    """A :class:`TokenBucket` per client address; ``rate`` 0 means no limit.
+
+    Memory is bounded: at most ``max_addresses`` buckets, least recently used first out. A
+    bucket that has refilled is dropped at no cost (a new one starts full); past the bound
+    an address still being limited may be forgotten, which only ever errs on the lenient side.
+    """
+
+    def __init__(self, rate: float, burst: int, max_addresses: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def retry_after(self, address: str, now: float) -> float | None:
+        """None if a request from ``address`` may go now (it is counted), else seconds to wait."""
+        if self.rate <= 0:
+            return None
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= self.max_addresses:
+                self._evict(now)
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst, now)
+        else:
+            self._buckets.move_to_end(address)
+        if bucket.take(now):
+            return None
+        return bucket.wait_s(now)
+
+    def _evict(self, now: float) -> None:
+        """Drop from the least recently used end: refilled buckets, and one more if still full."""
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets.values()))
+            if len(buckets) < self.max_addresses and oldest.full_at() > now:
+                return
+            buckets.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)

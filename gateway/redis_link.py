@@ -14,10 +14,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import SSLConnection, parse_url
-from redis.exceptions import RedisError
+from redis.asyncio.connection import BlockingConnectionPool, SSLConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from gateway.counters import Counters
 from gateway.pubsub import PubSubClosedError, Subscriber
@@ -29,6 +31,27 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
 SUBSCRIBE_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 32  # defaults of GatewayConfig.redis_max_connections, …
+POOL_WAIT_S = 1.0  # … redis_pool_wait_s …
+MAX_HISTORY_READ = 1000  # … and max_history_read
+
+
+class BoundedPool(BlockingConnectionPool):
+    """At most ``max_connections`` connections; a read waits ``timeout`` s for one, then fails.
+
+    The failure is :class:`MaxConnectionsError` (a ``RedisError``), so that callers can tell
+    "too busy, retry soon" (REST: 503 with ``Retry-After``) from "Redis is unreachable".
+    """
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except RedisConnectionError as exc:
+            if isinstance(exc.__cause__, TimeoutError):  # the wait for a free connection ran out
+                raise MaxConnectionsError(
+                    f"all {self.max_connections} Redis connections busy for {self.timeout}s"
+                ) from exc
+            raise
 
 
 class RedisLink:
@@ -45,7 +68,13 @@ class RedisLink:
         self.layout = layout
         self.counters = counters
         self._url = url
-        self.client = aioredis.Redis.from_url(url, socket_connect_timeout=5.0, socket_timeout=5.0)
+        self.client = aioredis.Redis.from_pool(
+            BoundedPool.from_url(
+                url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+                socket_connect_timeout=5.0, socket_timeout=5.0,
+            )
+        )  # fmt: skip
+        self.max_history_read = MAX_HISTORY_READ
         self._read_book = self.client.register_script(READ_BOOK_LUA)
         self._on_message = on_message
         self._on_reconnected = on_reconnected
@@ -165,19 +194,33 @@ class RedisLink:
 
     # --- reads ---------------------------------------------------------------------------
 
+    def bound_reads(self, max_connections: int, pool_wait_s: float, max_history_read: int) -> None:
+        """Apply the settings that bound the load reads put on Redis (before the first read)."""
+        pool = self.client.connection_pool
+        pool.max_connections = max_connections
+        if isinstance(pool, BlockingConnectionPool):
+            pool.timeout = pool_wait_s
+        self.max_history_read = max_history_read
+
     async def load_book(self, pair: str) -> LocalBook | None:
         """The pair's book at md_service's last seq (atomic read), or None if it has no stream."""
         loaded = rebuild_book(pair, await self._read_book(keys=self.layout.book_keys(pair)))
         return loaded[1] if loaded else None
 
     async def read_history(self, pair: str, epoch: str, seq: int) -> list[tuple[int, bytes]] | None:
-        """Deltas after ``seq`` of ``epoch`` as ``(seq, bytes)``, or None if history does not reach."""
+        """Deltas after ``seq`` of ``epoch`` as ``(seq, bytes)``, or None if history does not reach.
+
+        At most ``max_history_read`` deltas are read: a position further behind than that is
+        answered None too (the caller sends a snapshot or reloads, which costs Redis less than
+        the replay), so no request can make one read fetch a whole long history.
+        """
+        limit = self.max_history_read
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.layout.state_key(pair))
-            pipe.xrange(self.layout.history_key(pair), min=f"({seq}-0", max="+")
+            pipe.xrange(self.layout.history_key(pair), min=f"({seq}-0", max=f"{seq + limit}", count=limit)
             flat_state, entries = await pipe.execute()
         state = parse_state([item for kv in flat_state.items() for item in kv])
-        if state is None or state.epoch != epoch:
+        if state is None or state.epoch != epoch or state.seq - seq > limit:
             return None
         if not entries:
             return [] if state.seq == seq else None
