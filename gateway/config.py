@@ -55,6 +55,18 @@ class GatewayConfig:
     audit_s: float = 2.0  # compare replicas with md_service's state this often
     stale_s: float = 5.0  # a replica not live this long counts as stale in /health
     backlog: int = 2048
+    # load on Redis that clients can cause (docs/gateway.md, "Limits and hostile input")
+    rest_rate: float = 20.0  # REST requests per second per client address (0: no limit) …
+    rest_burst: int = 40  # … with bursts of this many
+    snapshot_cache_s: float = 0.5  # a cold /snapshot read from Redis is reused this long (0: not kept)
+    redis_max_connections: int = 32  # the Redis connection pool's bound (Pub/Sub is apart) …
+    redis_pool_wait_s: float = 1.0  # … and how long a read waits for a free connection
+    max_history_read: int = 1000  # deltas one history read may fetch; further behind: a snapshot
+    # pipeline freshness in /health (gateway.freshness)
+    overdue_factor: float = 10.0  # a pair is overdue after this many of its usual gaps without a delta …
+    overdue_min_s: float = 3.0  # … and never sooner than this
+    md_heartbeat_s: float = 1.0  # how often md_service's status on the bus is read (0: not at all)
+    unready_stale_fraction: float = 0.5  # more than this share of wanted pairs stale here: 503
     gc_freeze_every: int = 200  # new connections between freezes of the live objects; 0 = default GC
     gc_collect_after: int = 2000  # closed connections before a full collection
 
@@ -123,4 +135,14 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         stale_s=env_float(env, "BOOKCAST_GATEWAY_STALE_S", 5.0, 0.1, 3600),
         gc_freeze_every=env_int(env, "BOOKCAST_GATEWAY_GC_FREEZE_EVERY", 200, 0, 1_000_000),
         gc_collect_after=env_int(env, "BOOKCAST_GATEWAY_GC_COLLECT_AFTER", 2000, 1, 10_000_000),
+        rest_rate=env_float(env, "BOOKCAST_GATEWAY_REST_RATE", 20.0, 0.0, 1e6),
+        rest_burst=env_int(env, "BOOKCAST_GATEWAY_REST_BURST", 40, 1, 1_000_000),
+        snapshot_cache_s=env_float(env, "BOOKCAST_GATEWAY_SNAPSHOT_CACHE_S", 0.5, 0.0, 60),
+        redis_max_connections=env_int(env, "BOOKCAST_GATEWAY_REDIS_MAX_CONNECTIONS", 32, 2, 10_000),
+        redis_pool_wait_s=env_float(env, "BOOKCAST_GATEWAY_REDIS_POOL_WAIT_S", 1.0, 0.0, 60),
+        max_history_read=env_int(env, "BOOKCAST_GATEWAY_MAX_HISTORY_READ", 1000, 1, 1_000_000),
+        overdue_factor=env_float(env, "BOOKCAST_GATEWAY_OVERDUE_FACTOR", 10.0, 1.0, 1e6),
+        overdue_min_s=env_float(env, "BOOKCAST_GATEWAY_OVERDUE_MIN_S", 3.0, 0.1, 86_400),
+        md_heartbeat_s=env_float(env, "BOOKCAST_GATEWAY_MD_HEARTBEAT_S", 1.0, 0.0, 60),
+        unready_stale_fraction=env_float(env, "BOOKCAST_GATEWAY_UNREADY_STALE_FRACTION", 0.5, 0.0, 1.0),
     )

@@ -28,7 +28,10 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from gateway.counters import HELP
+from gateway.freshness import Freshness
+from gateway.health import assess
 from gateway.hub import Hub
+from gateway.pipeline_watch import PipelineWatch
 from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
 from mdcore.local_book import LocalBook
 from mdcore.settings import env_int, env_str
@@ -116,12 +119,52 @@ def histogram_family(
     return family
 
 
+def freshness_families(hub: Hub, watch: PipelineWatch | None) -> Iterator[Metric]:
+    """Readiness, md_service's heartbeat and every wanted pair's freshness, as ``/health`` has them."""
+    found = assess(hub, watch)
+    yield GaugeMetricFamily("bookcast_gateway_ready", "1 if /health says ready (200)", value=int(found.ready))
+    pipeline = GaugeMetricFamily(
+        "bookcast_gateway_pipeline", "md_service's heartbeat as this gateway sees it (1: the state)",
+        labels=["state"],
+    )  # fmt: skip
+    for state in ("up", "down", "unknown"):
+        pipeline.add_metric([state], int(found.pipeline.state == state))
+    yield pipeline
+    by_freshness = GaugeMetricFamily(
+        "bookcast_gateway_pairs", "wanted pairs by freshness (live, quiet, overdue, stale, …)",
+        labels=["freshness"],
+    )  # fmt: skip
+    for freshness in Freshness:
+        by_freshness.add_metric([freshness.value], found.count(freshness))
+    yield by_freshness
+    stale = GaugeMetricFamily(
+        "bookcast_gateway_pair_stale", "1 if the pair's book here may be out of date", labels=["pair"]
+    )
+    age = GaugeMetricFamily(
+        "bookcast_gateway_pair_delta_age_seconds", "seconds since the pair's last delta here", labels=["pair"]
+    )
+    usual = GaugeMetricFamily(
+        "bookcast_gateway_pair_usual_gap_seconds",
+        "the pair's usual gap between deltas (90th percentile of recent ones), once known",
+        labels=["pair"],
+    )
+    for pair, verdict in found.pairs.items():
+        stale.add_metric([pair], int(verdict.freshness is Freshness.STALE))
+        age.add_metric([pair], verdict.age_s)
+        if verdict.usual_gap_s is not None:
+            usual.add_metric([pair], verdict.usual_gap_s)
+    yield stale
+    yield age
+    yield usual
+
+
 class GatewayCollector:
     """Reads the hub at scrape time; see docs/observability.md for every name."""
 
-    def __init__(self, hub: Hub, latency: LatencyListener) -> None:
+    def __init__(self, hub: Hub, latency: LatencyListener, watch: PipelineWatch | None = None) -> None:
         self.hub = hub
         self.latency = latency
+        self.watch = watch
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
@@ -161,6 +204,7 @@ class GatewayCollector:
         yield errors
         yield closes
         yield every
+        yield from freshness_families(hub, self.watch)
         yield histogram_family(
             "bookcast_gateway_latency_seconds",
             "latency of each applied delta at this gateway, by stage (window close or exchange time → here)",
@@ -172,11 +216,13 @@ class GatewayCollector:
 class GatewayMetrics:
     """The registry of one gateway process and its exporter."""
 
-    def __init__(self, hub: Hub, latency: LatencyListener | None = None) -> None:
+    def __init__(
+        self, hub: Hub, latency: LatencyListener | None = None, watch: PipelineWatch | None = None
+    ) -> None:
         self.hub = hub
         self.latency = latency or LatencyListener()
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(GatewayCollector(hub, self.latency))
+        self.registry.register(GatewayCollector(hub, self.latency, watch))
         ProcessCollector(registry=self.registry)
         self.server: Server | None = None
 

@@ -1,0 +1,167 @@
+"""Per-pair freshness: each pair's rhythm, md_service's heartbeat, and what /health and /metrics say.
+
+A quiet market and a stopped pipeline must no longer look the same, and one broken pair must
+no longer take the whole gateway out of rotation.
+"""
+
+from __future__ import annotations
+
+import pytest
+from md_service_free_fixtures import Stream
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.config import GatewayConfig
+from gateway.freshness import ArrivalGaps, Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.health import assess, health_report
+from gateway.hub import Hub
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline_watch import PipelineWatch
+from gateway.replica import PairReplica, ReplicaState
+
+MD_UP = {"v": 1, "kind": "md", "id": "md-1", "kafka": "up", "redis": "up"}
+
+
+def test_arrival_gaps_learn_a_pairs_usual_rhythm_and_merge_bursts() -> None:
+    gaps = ArrivalGaps(keep=64, merge_s=0.005, min_gaps=8)
+    t = 0.0
+    for i in range(20):
+        t += 0.1 if i % 10 else 2.0  # mostly 100 ms, now and then a 2 s lull
+        gaps.record("BTC-USD", t)
+        gaps.record("BTC-USD", t + 0.001)  # a burst read in the same turn is one arrival
+    assert gaps.usual_gap("BTC-USD") == pytest.approx(0.1, abs=0.002)
+    assert gaps.last_arrival("BTC-USD") == pytest.approx(t + 0.001)
+    gaps.record("ETH-USD", 0.0)
+    gaps.record("ETH-USD", 1.0)
+    assert gaps.usual_gap("ETH-USD") is None  # too few gaps to trust
+    gaps.keep_only(["ETH-USD"])
+    assert gaps.last_arrival("BTC-USD") is None and gaps.last_arrival("ETH-USD") == 1.0
+
+
+def test_pipeline_state_from_md_services_heartbeat() -> None:
+    pipeline = PipelineState()
+    pipeline.observe([], now=1.0)
+    assert pipeline.state == "unknown"  # never seen: cannot tell quiet from stopped
+    pipeline.observe([MD_UP, {**MD_UP, "id": "md-2", "kafka": "down"}], now=2.0)
+    assert (pipeline.state, pipeline.instances) == ("up", 2)  # one working instance is enough
+    pipeline.observe([{**MD_UP, "kafka": "down"}], now=3.0)
+    assert pipeline.state == "down" and "kafka down" in pipeline.reason
+    assert pipeline.silent_s(now=4.0) == 2.0
+    pipeline.observe([], now=5.0)
+    assert pipeline.state == "down" and "no md_service status" in pipeline.reason
+    pipeline.observe([MD_UP], now=6.0)
+    assert pipeline.state == "up"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "pipeline", "verdict"),
+    [
+        (PairInputs("live", None, 0.5, 0.1), "up", (Freshness.LIVE, None)),
+        (PairInputs("live", None, 4.0, 0.1), "up", (Freshness.QUIET, None)),  # 4 s > max(3, 10 x 0.1)
+        (PairInputs("live", None, 4.0, 0.1), "unknown", (Freshness.OVERDUE, None)),
+        (PairInputs("live", None, 4.0, 1.0), "unknown", (Freshness.LIVE, None)),  # its usual gap: 10 s
+        (PairInputs("live", None, 999.0, None), "unknown", (Freshness.LIVE, None)),  # rhythm unknown
+        (PairInputs("live", None, 0.0, 0.1), "down", (Freshness.STALE, StaleReason.PIPELINE_DOWN)),
+        (PairInputs("loading", None, 1.0, None), "up", (Freshness.LOADING, None)),
+        (PairInputs("loading", StaleReason.NOT_LIVE, 9.0, None), "up",
+         (Freshness.STALE, StaleReason.NOT_LIVE)),
+        (PairInputs("live", StaleReason.BEHIND, 0.0, 0.1), "up", (Freshness.STALE, StaleReason.BEHIND)),
+        (PairInputs("no_data", None, 99.0, None), "down", (Freshness.NO_DATA, None)),
+    ],
+)  # fmt: skip
+def test_judge(inputs: PairInputs, pipeline: str, verdict: tuple) -> None:
+    assert judge(inputs, pipeline, factor=10.0, min_s=3.0) == verdict
+
+
+# --- /health and /metrics from a hub with replicas in every state ---------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hub_with(states: dict[str, str], clock: Clock) -> tuple[Hub, PipelineWatch]:
+    """A hub whose replicas are live, or stuck loading since long ago ("broken")."""
+    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", stale_s=5.0))
+    watch = PipelineWatch(hub, clock=clock)
+    for pair, state in states.items():
+        replica = PairReplica(pair, lambda *a: None, lambda *a: None, clock=clock)
+        if state == "live":
+            replica.local = Stream(pair, 1).book_at(1)
+            replica.state, replica.not_live_since = ReplicaState.LIVE, None
+        else:
+            replica.not_live_since = clock.now - 60.0
+        hub.replicas[pair] = replica
+    return hub, watch
+
+
+def feed(watch: PipelineWatch, clock: Clock, pairs: list[str], gaps: int = 20, every_s: float = 0.1) -> None:
+    for _ in range(gaps):
+        clock.now += every_s
+        for pair in pairs:
+            watch.on_delta(pair, b"")
+
+
+def test_one_broken_pair_degrades_only_itself_most_broken_make_the_gateway_unready() -> None:
+    clock = Clock()
+    hub, watch = hub_with({"BTC-USD": "live", "ETH-USD": "live", "SOL-USD": "broken"}, clock)
+    hub.link.up = True
+    status, body = health_report(hub, watch, clock.now)
+    assert status == 200 and body["ready"] and body["status"] == "degraded"
+    assert body["stale_pairs"] == ["SOL-USD"]
+    assert body["pairs"]["SOL-USD"]["freshness"] == "stale"
+    assert body["pairs"]["SOL-USD"]["stale_reason"] == "not_live"
+    assert body["pairs"]["BTC-USD"]["freshness"] == "live"
+    hub.replicas["ETH-USD"].state = ReplicaState.LOADING  # now 2 of 3 are stuck here
+    hub.replicas["ETH-USD"].not_live_since = clock.now - 60.0
+    status, body = health_report(hub, watch, clock.now)
+    assert status == 503 and not body["ready"] and body["status"] == "unavailable"
+    assert "2 of 3 pairs stale here" in body["reasons"]
+
+
+def test_a_stopped_pipeline_makes_pairs_stale_but_keeps_the_gateway_ready() -> None:
+    clock = Clock()
+    hub, watch = hub_with({"BTC-USD": "live", "ETH-USD": "live"}, clock)
+    hub.link.up = True
+    feed(watch, clock, ["BTC-USD", "ETH-USD"])
+    watch.pipeline.observe([MD_UP], clock.now)
+    status, body = health_report(hub, watch, clock.now)
+    assert status == 200 and body["status"] == "ok" and body["pipeline"]["state"] == "up"
+    assert body["pairs"]["BTC-USD"]["usual_gap_s"] == pytest.approx(0.1)
+
+    clock.now += 4.0  # no delta for 4 s, 40 of its usual gaps, md_service still says it works
+    watch.pipeline.observe([MD_UP], clock.now)
+    assert {p["freshness"] for p in health_report(hub, watch, clock.now)[1]["pairs"].values()} == {"quiet"}
+
+    clock.now += 1.0
+    watch.pipeline.observe([], clock.now)  # md_service's status expired: it stopped
+    status, body = health_report(hub, watch, clock.now)
+    assert status == 200 and body["ready"] and body["status"] == "degraded"
+    assert body["stale_pairs"] == ["BTC-USD", "ETH-USD"]
+    assert {p["stale_reason"] for p in body["pairs"].values()} == {"pipeline_down"}
+    assert body["pipeline"]["state"] == "down" and body["pipeline"]["silent_s"] == 1.0
+    assert any("pipeline down" in r for r in body["reasons"])
+
+    families = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(GatewayMetrics(hub, watch=watch).render().decode())
+        for s in f.samples
+    }
+    assert families[("bookcast_gateway_ready", ())] == 1
+    assert families[("bookcast_gateway_pipeline", (("state", "down"),))] == 1
+    assert families[("bookcast_gateway_pairs", (("freshness", "stale"),))] == 2
+    assert families[("bookcast_gateway_pair_stale", (("pair", "BTC-USD"),))] == 1
+    assert families[("bookcast_gateway_pair_delta_age_seconds", (("pair", "ETH-USD"),))] == pytest.approx(5.0)
+    assert families[("bookcast_gateway_pair_usual_gap_seconds", (("pair", "ETH-USD"),))] == pytest.approx(0.1)
+
+
+def test_without_a_watch_nothing_is_learned_and_quiet_pairs_stay_live() -> None:
+    clock = Clock()
+    hub, _ = hub_with({"BTC-USD": "live"}, clock)
+    hub.link.up = True
+    found = assess(hub, None, clock.now + 3600)
+    assert found.ready and found.pairs["BTC-USD"].freshness is Freshness.LIVE
+    assert found.pipeline.state == "unknown"
