@@ -29,6 +29,7 @@ from gateway.http_api import HttpApi
 from gateway.hub import Hub
 from gateway.limits import Admission
 from gateway.metrics import GatewayMetrics, load_metrics_config
+from gateway.pipeline_watch import PipelineWatch
 from gateway.session import ClientSession, GatewayConnection
 from gateway.slow import SlowClients
 
@@ -92,6 +93,8 @@ async def run_gateway(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
     hub = Hub(cfg)
+    hub.link.bound_reads(cfg.redis_max_connections, cfg.redis_pool_wait_s, cfg.max_history_read)
+    watch = PipelineWatch(hub).attach()
     hub.gc_policy = GcPolicy(hub.counters, cfg.gc_freeze_every, cfg.gc_collect_after)
     admission = Admission(cfg.max_connections, cfg.max_connections_per_ip)
     slow = SlowClients(hub)
@@ -101,8 +104,8 @@ async def run_gateway(
     if binance.enabled:
         hub_port = HubDialectPort(hub)
         dialect = hub_port.dialect = BinanceDialect(hub_port, binance)
-    http_api = HttpApi(hub, admission)
-    metrics = GatewayMetrics(hub).attach()
+    http_api = HttpApi(hub, admission, watch)
+    metrics = GatewayMetrics(hub, watch=watch).attach()
     dashboard = Dashboard(hub, metrics.latency, load_dashboard_config())
     # On a port of its own the dialect may use Binance's bare paths: the main port keeps /ws.
     handler, process_request = with_dashboard(
@@ -117,6 +120,7 @@ async def run_gateway(
         asyncio.create_task(slow.watch(), name="slow-clients"),
         asyncio.create_task(_every(cfg.audit_s, hub.audit), name="audit"),
         asyncio.create_task(dashboard.run(), name="dashboard"),
+        asyncio.create_task(watch.run(), name="pipeline-watch"),
     ]
     if dialect is not None:
         background.append(asyncio.create_task(dialect.run(), name="binance-ticks"))

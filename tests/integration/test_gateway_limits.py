@@ -109,6 +109,9 @@ async def test_bad_websocket_input_matrix(stack) -> None:
         ("bad since", '{"op":"subscribe","pairs":["BTC-USD"],"since":{"BTC-USD":{"seq":-1}}}', "bad_request"),
         ("resync unsubscribed", '{"op":"resync","pair":"ETH-USD","id":8}', "bad_request"),
         ("binary", b"\x00\x01binary", "bad_request"),
+        ("an id nested 254 deep", '{"op":"ping","id":' + "[" * 254 + "]" * 254 + "}", "bad_request"),
+        ("an error echoing a deep id", '{"op":"subscribe","pairs":5,"id":' + "[" * 254 + "]" * 254 + "}",
+         "bad_request"),
     ]  # fmt: skip
     for name, frame, code in cases:
         messages, close_code = await answer_to(url, frame)
@@ -149,6 +152,24 @@ async def test_bad_websocket_input_matrix(stack) -> None:
     assert c["closed_rate_limited"] == 1 and c["binary_frames"] == 1
 
 
+async def test_a_ping_flood_is_rate_limited_like_ops(stack) -> None:
+    """websockets answers every ping by itself: control frames must spend the op bucket too."""
+    flood = await Probe.open(stack["url"])
+    try:
+        for i in range(40):  # the bucket holds 10
+            await flood.ws.ping(str(i))
+        await flood.send(op="ping", id="after the flood")
+    except ConnectionClosed:
+        pass
+    await wait_until_async(lambda: flood._task.done() or bool(flood.of_type(Pong)), T, "a pong or the close")
+    assert not flood.of_type(Pong), "the flood was not cut off"
+    assert flood.ws.close_code == 1008
+    assert [m.code for m in flood.of_type(ErrorMessage)] == ["rate_limited"]
+    await flood.close()
+    c = counters(stack["gateway"])
+    assert c["closed_rate_limited"] == 1 and c["closes_1008"] == 1
+
+
 async def test_handshake_tokens_and_origins(stack) -> None:
     gateway = stack["gateway"]
     base = gateway.ws_url
@@ -187,6 +208,8 @@ async def test_bad_http_requests_matrix(stack) -> None:
         ("GET", "/snapshot/BTC-USD?depth=99999999", auth, 400, "bad_request"),
         ("GET", "/ws", {}, 426, "upgrade_required"),
         ("GET", "/snapshot/" + "A" * 2000, auth, 404, "unknown_pair"),
+        ("GET", "/snapshot/BTC-USD?depth=%C2%B2", auth, 400, "bad_request"),  # "²" passes str.isdigit
+        ("GET", "/snapshot/BTC-USD?depth=" + "9" * 5000, auth, 400, "bad_request"),  # int() refuses it
     ]
     for method, path, headers, status, code in cases:
         got_status, body = http_call(port, method, path, headers)
@@ -202,8 +225,20 @@ async def test_bad_http_requests_matrix(stack) -> None:
     assert http_raw(port, b"GET /health HTTP/1.1\r\nX: " + b"y" * 20000 + b"\r\n\r\n").startswith(
         b"HTTP/1.1 4"
     )
+    # a header allowed once, sent twice: 400, never a 500
+    upgrade = (b"GET /ws?token=" + TOKEN.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")  # fmt: skip
+    for repeated in (b"Upgrade: websocket\r\n", b"Origin: " + GOOD_ORIGIN.encode() + b"\r\n",
+                     b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"):  # fmt: skip
+        once = b"" if repeated.startswith(b"Upgrade") else b"Upgrade: websocket\r\n"
+        answer = http_raw(port, upgrade + once + repeated * 2 + b"\r\n")
+        assert answer.startswith(b"HTTP/1.1 400"), (repeated, answer[:200])
+    twice = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+    answer = http_raw(port, b"GET /snapshot/BTC-USD HTTP/1.1\r\nHost: 127.0.0.1\r\n" + twice * 2 + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     status, body = http_call(port, "GET", "/health")
     assert status == 200 and body["ready"], body
+    assert body["counters"]["errors_bad_request"] >= 7
 
 
 async def test_connection_limits_per_ip_and_per_process(infra) -> None:

@@ -1,0 +1,254 @@
+"""Hostile input to the gateway's own code: every request gets its documented answer, never an exception.
+
+A real hub (its Redis never contacted) with fakes for the book reads, so each case shows
+what the gateway answers; the WebSocket and HTTP servers around it are covered by
+tests/integration/test_gateway_limits.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import orjson
+import pytest
+from md_service_free_fixtures import Stream
+from redis.exceptions import MaxConnectionsError
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+
+from gateway.book_cache import BookCache
+from gateway.config import GatewayConfig
+from gateway.handler import _answer
+from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
+from gateway.hub import Hub
+from gateway.limits import Admission, RateByAddress, TokenBucket
+from mdcore.local_book import LocalBook
+
+DEEP_ID = '{"op":"ping","id":' + "[" * 254 + "]" * 254 + "}"
+
+
+class Session:
+    """Collects what the handler writes to a client."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.pairs: set[str] = set()
+        self.lagging = False
+        self.open = True
+
+    def send(self, payload: bytes) -> bool:
+        self.sent.append(orjson.loads(payload))
+        return True
+
+
+def make_hub(**settings: object) -> Hub:
+    return Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", pairs=("BTC-USD", "ETH-USD"), **settings))
+
+
+# --- WebSocket ops -------------------------------------------------------------------------
+
+
+async def test_a_deeply_nested_id_is_a_bad_request_answered_without_it() -> None:
+    hub, session = make_hub(), Session()
+    await _answer(hub, session, DEEP_ID)  # used to raise in orjson.dumps: close 1011
+    message = "'id' may nest at most 32 levels deep"
+    assert session.sent == [{"type": "error", "code": "bad_request", "message": message, "id": None}]
+    ok = '{"op":"ping","id":' + "[" * 32 + "]" * 32 + "}"
+    await _answer(hub, session, ok)
+    assert session.sent[-1]["type"] == "pong"
+    assert hub.counters["errors_bad_request"] == 1
+
+
+async def test_a_bug_behind_an_op_is_answered_internal_error_and_the_connection_kept() -> None:
+    hub, session = make_hub(), Session()
+
+    async def broken() -> set[str]:
+        raise RuntimeError("a bug")
+
+    hub.offered_pairs = broken  # type: ignore[method-assign]
+    await _answer(hub, session, '{"op":"subscribe","pairs":["BTC-USD"],"id":5}')
+    assert [m["code"] for m in session.sent] == ["internal_error"]
+    assert hub.counters["errors_internal_error"] == 1
+    await _answer(hub, session, '{"op":"ping","id":6}')
+    assert session.sent[-1] == {"type": "pong", "id": 6}
+
+
+# --- HTTP: parsing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [("1", 1), ("10000", 10000), ("00007", 7), ("0", None), ("10001", None), ("", None), ("-1", None),
+     ("²", None), ("١", None), ("5" * 5000, None), (" 5", None), ("5.0", None)],
+)  # fmt: skip
+def test_depth_is_ascii_digits_in_range(raw: str, depth: int | None) -> None:
+    assert parse_depth(raw) == depth
+
+
+def test_headers_allowed_once() -> None:
+    headers = Headers([("Origin", "https://a"), ("Upgrade", "websocket"), ("Upgrade", "websocket")])
+    assert single_header(headers, "origin") == "https://a"
+    assert single_header(headers, "Authorization") is None
+    with pytest.raises(LookupError, match="Upgrade"):
+        single_header(headers, "Upgrade")
+    assert wants_upgrade(headers) and not wants_upgrade(Headers([("Upgrade", "h2c")]))
+
+
+# --- HTTP: answers -------------------------------------------------------------------------
+
+
+def conn(ip: str = "10.0.0.1") -> SimpleNamespace:
+    return SimpleNamespace(remote_address=(ip, 40000))
+
+
+def get(path: str, *headers: tuple[str, str]) -> Request:
+    return Request(path, Headers(list(headers)))
+
+
+def body(response) -> dict:
+    return orjson.loads(response.body)
+
+
+class Loads:
+    """A fake ``load_book`` that counts its calls and returns when told to."""
+
+    def __init__(self, result: LocalBook | Exception | None) -> None:
+        self.result = result
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, pair: str) -> LocalBook | None:
+        self.calls += 1
+        await self.release.wait()
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def api_with(hub: Hub, loads: Loads | None = None) -> HttpApi:
+    if loads is not None:
+        hub.link.load_book = loads  # type: ignore[method-assign]
+
+    async def offered() -> set[str]:
+        return {"BTC-USD", "ETH-USD"}
+
+    hub.offered_pairs = offered  # type: ignore[method-assign]
+    return HttpApi(hub, Admission(10, 10))
+
+
+async def test_bad_depths_and_repeated_headers_are_400_not_500() -> None:
+    api = api_with(make_hub(tokens=frozenset({"t"})))
+    for path in ("/snapshot/BTC-USD?depth=%C2%B2&token=t", f"/snapshot/BTC-USD?depth={'9' * 5000}&token=t"):
+        response = await api(conn(), get(path))
+        assert (response.status_code, body(response)["code"]) == (400, "bad_request"), path
+    twice = (("Authorization", "Bearer t"), ("Authorization", "Bearer t"))
+    response = await api(conn(), get("/snapshot/BTC-USD", *twice))
+    assert (response.status_code, body(response)["code"]) == (400, "bad_request")
+    upgrade = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+    for repeated in (("Upgrade", "websocket"), ("Origin", "https://a"), ("Authorization", "Bearer t")):
+        extra = (repeated, repeated) if repeated[0] != "Upgrade" else (repeated,)
+        response = await api(conn(), get("/ws?token=t", *upgrade, *extra))
+        assert response is not None, repeated
+        assert (response.status_code, body(response)["code"]) == (400, "bad_request"), repeated
+        assert repeated[0] in body(response)["message"]
+    assert api.admission.total == 0  # none of them took a connection slot
+
+
+async def test_concurrent_cold_snapshots_share_one_redis_read() -> None:
+    stream = Stream("BTC-USD", 5)
+    loads = Loads(stream.book_at(5))
+    api = api_with(make_hub(rest_burst=100), loads)
+    requests = [asyncio.create_task(api(conn(), get("/snapshot/BTC-USD"))) for _ in range(20)]
+    requests.append(asyncio.create_task(api(conn(), get("/snapshot/BTC-USD?depth=1"))))
+    await asyncio.sleep(0)  # every request is now waiting on the one read
+    loads.release.set()
+    responses = await asyncio.gather(*requests)
+    assert loads.calls == 1
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.body for r in responses[:-1]}) == 1 and body(responses[0])["seq"] == 5
+    assert len(body(responses[-1])["bids"]) == 1
+    again = await api(conn(), get("/snapshot/BTC-USD"))  # within snapshot_cache_s: no read
+    assert again.body == responses[0].body and loads.calls == 1
+    assert api.books.stats.reads == 1 and api.books.stats.shared == 20 and api.books.stats.hits == 1
+
+
+async def test_an_exhausted_redis_pool_is_503_busy_with_retry_after() -> None:
+    loads = Loads(MaxConnectionsError("all 32 Redis connections busy"))
+    loads.release.set()
+    api = api_with(make_hub(), loads)
+    response = await api(conn(), get("/snapshot/ETH-USD"))
+    assert (response.status_code, body(response)["code"]) == (503, "busy")
+    assert response.headers["Retry-After"] == "1"
+    assert api.hub.counters["errors_busy"] == 1
+
+
+async def test_rest_is_rate_limited_per_address_with_retry_after_but_never_the_probes() -> None:
+    api = api_with(make_hub(rest_rate=0.5, rest_burst=3))
+    for _ in range(3):
+        assert (await api(conn(), get("/pairs"))).status_code == 200
+    refused = await api(conn(), get("/pairs"))
+    assert (refused.status_code, body(refused)["code"]) == (429, "rate_limited")
+    assert refused.headers["Retry-After"] == "2"  # one token at 0.5/s
+    assert (await api(conn("10.0.0.2"), get("/pairs"))).status_code == 200  # another address
+    for _ in range(10):
+        assert (await api(conn(), get("/health/live"))).status_code == 200
+    assert api.hub.counters["errors_rate_limited"] == 1
+
+
+# --- the pieces ------------------------------------------------------------------------------
+
+
+def test_token_bucket_says_how_long_to_wait() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2, now=0.0)
+    assert bucket.take(0.0) and bucket.take(0.0) and not bucket.take(0.0)
+    assert bucket.wait_s(0.0) == pytest.approx(0.5)
+    assert bucket.wait_s(0.25) == pytest.approx(0.25)
+    assert bucket.full_at() == pytest.approx(1.0)
+
+
+def test_rate_by_address_is_bounded_in_memory_and_forgets_refilled_buckets_first() -> None:
+    limit = RateByAddress(rate=1.0, burst=2, max_addresses=3)
+    assert limit.retry_after("a", 0.0) is None and limit.retry_after("a", 0.0) is None
+    assert limit.retry_after("a", 0.0) == pytest.approx(1.0)
+    limit.retry_after("b", 5.0)  # "a" has refilled by now
+    limit.retry_after("c", 5.0)
+    limit.retry_after("d", 5.0)  # at the bound: "a" (full again) goes first
+    assert len(limit) == 3
+    for i in range(100):
+        limit.retry_after(f"x{i}", 5.0)
+    assert len(limit) == 3
+    assert RateByAddress(rate=0.0, burst=1).retry_after("a", 0.0) is None  # 0: no limit
+
+
+async def test_book_cache_shares_failures_without_keeping_them_and_survives_a_leaving_requester() -> None:
+    loads = Loads(ConnectionError("down"))
+    cache = BookCache(loads, ttl_s=10.0)
+    first = asyncio.create_task(cache.get("BTC-USD"))
+    second = asyncio.create_task(cache.get("BTC-USD"))
+    await asyncio.sleep(0)
+    first.cancel()  # a client that went away must not cancel the read the other waits for
+    loads.release.set()
+    with pytest.raises(ConnectionError):
+        await second
+    assert loads.calls == 1
+    loads.result = None  # Redis is back; the pair has no stream
+    assert (await cache.get("BTC-USD")).book is None and loads.calls == 2  # the failure was not kept
+
+
+async def test_book_cache_reads_again_once_its_answer_is_older_than_ttl() -> None:
+    now = [0.0]
+    loads = Loads(None)
+    loads.release.set()
+    cache = BookCache(loads, ttl_s=0.5, clock=lambda: now[0])
+    await cache.get("BTC-USD")
+    now[0] = 0.4
+    await cache.get("BTC-USD")
+    assert loads.calls == 1
+    now[0] = 0.6
+    await cache.get("BTC-USD")
+    assert loads.calls == 2
+    uncached = BookCache(loads, ttl_s=0.0)
+    await uncached.get("BTC-USD")
+    await uncached.get("BTC-USD")
+    assert loads.calls == 4
