@@ -9,6 +9,12 @@ newer one), which is skipped too, since applying it out of order would change th
 The stream also remembers what Redis holds for it (``stored``: the position last written),
 so every write can say what it expects to replace; Redis refuses a write whose expectation
 is wrong (see :mod:`md_service.window_script`).
+
+A seq is only used once Redis confirmed it: closing a window takes the next seq, but a
+write the service gives up on (stopping, or past a deadline, in a Redis outage) is undone
+with :meth:`PairStream.abort_close`, so the next window takes that seq again, with the
+undone window's changes included. Otherwise the next write would publish ``S+2`` after
+``S`` (a hole) or store ``S+1`` without its history entry.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class PairStream:
     """Book + open window + ``(epoch, seq)`` + last ``xseq`` of one pair."""
 
     __slots__ = (
+        "_undo",
         "book",
         "epoch",
         "full_next",
@@ -82,6 +89,7 @@ class PairStream:
         "snap_seq",
         "stored",
         "stored_xseq",
+        "unsure",
         "window",
         "wire",
         "xseq",
@@ -115,6 +123,10 @@ class PairStream:
         self.wire = wire_format(self.instrument)
         self.missing: list[tuple[int, int]] = []  # xseq ranges the exchange skipped
         self.window = WindowChanges()
+        # what the last close changed, so an unwritten close can be undone (abort_close)
+        self._undo: tuple[WindowChanges, int, int | None, bool, bool] | None = None
+        # a position an undone write may have reached Redis with, with other content than ours
+        self.unsure: Position | None = None
 
     @classmethod
     def restored(
@@ -166,6 +178,7 @@ class PairStream:
         """
         window = self.window
         self.window = WindowChanges()
+        self._undo = (window, self.seq, self.snap_seq, self.snap_due, self.full_next)
         wire, book = self.wire, self.book
         whole = self.full_next or self.snap_seq is None
         if self.full_next:
@@ -203,8 +216,13 @@ class PairStream:
                             snapshot, self.stored)  # fmt: skip
 
     def due_snapshot(self, now_ns: int) -> bytes | None:
-        """The encoded snapshot at the stored seq, if one is due (write it, then :meth:`snapshot_written`)."""
-        if not self.snap_due or self.stored != (self.epoch, self.seq):
+        """The encoded snapshot at the stored seq, if one is due (write it, then :meth:`snapshot_written`).
+
+        Only while the book is exactly the book at that seq, i.e. nothing changed it since the
+        window closed: a snapshot labelled ``S`` holding a later book would make every reader
+        fail at ``S+1`` (or, deeper than the checksum's 25 levels, go wrong unnoticed).
+        """
+        if not self.snap_due or self.stored != (self.epoch, self.seq) or not self.window.is_empty():
             return None
         return encode_snapshot(self.snapshot(now_ns))
 
@@ -216,6 +234,27 @@ class PairStream:
         """Redis accepted ``out``: it now holds this position."""
         self.stored = (out.epoch, out.seq)
         self.stored_xseq = out.xseq
+        self.unsure = None
+        self._undo = None
+
+    def abort_close(self, maybe_landed: bool) -> None:
+        """The last :meth:`close_window`'s output was not written: take it back.
+
+        Its seq is free again and its changes rejoin the open window, so the next window is
+        ``S+1`` again and carries them. ``maybe_landed``: a write was attempted and its
+        answer never came, so Redis may hold that position with the undone content; a
+        later refusal at exactly that position then means "continue in a new epoch", not
+        "our write landed" (see :attr:`unsure`).
+        """
+        if self._undo is None:
+            return
+        window, seq, snap_seq, snap_due, full_next = self._undo
+        self._undo = None
+        if maybe_landed and self.seq != seq:
+            self.unsure = (self.epoch, self.seq)
+        window.absorb(self.window)
+        self.window = window
+        self.seq, self.snap_seq, self.snap_due, self.full_next = seq, snap_seq, snap_due, full_next
 
     def restart_epoch(self, epoch: str, replacing: Position | None) -> None:
         """Continue the (correct) book in a new stream; its first delta carries the whole book.
@@ -229,6 +268,8 @@ class PairStream:
         self.stored = replacing
         self.full_next = True
         self.window = WindowChanges()
+        self.unsure = None
+        self._undo = None
 
     def snapshot(
         self, now_ns: int, levels: tuple[list[WireLevel], list[WireLevel]] | None = None

@@ -200,21 +200,35 @@ class MdService:
         if not outputs and not writes:
             return True
         if self.dead_letters is not None and not self._flush_dead_letters(deadline):
+            self._abort(outputs, maybe_landed=False)
             return False
         result = self._retry("writing a window", lambda: self.store.write_window(writes, outputs), deadline)
         if result is None:
+            self._abort(outputs, maybe_landed=True)
             return False
         self.counters.record_publish((built - started) // 1000, (time.perf_counter_ns() - started) // 1000)
-        self._apply_result(writes, outputs, result)
-        self._write_snapshots()
+        self._write_snapshots(self._apply_result(writes, outputs, result))
         return True
 
-    def _write_snapshots(self) -> None:
-        """Periodic snapshots due after this window; best effort (a failed one is due again next time)."""
+    def _abort(self, outputs: list[WindowOutput], maybe_landed: bool) -> None:
+        """Give up on a window write: its seqs are free again (a seq is used only once written)."""
+        streams = self.streams
+        for out in outputs:
+            stream = streams.get(out.pair)
+            if stream is not None:
+                stream.abort_close(maybe_landed)
+
+    def _write_snapshots(self, written: list[PairStream]) -> None:
+        """Periodic snapshots due after this window; best effort (a failed one is due again next time).
+
+        Only of the streams this window just wrote: their books are exactly at the seq the
+        snapshot is labelled with (:meth:`PairStream.due_snapshot` checks it), while another
+        slot's streams are mid-window.
+        """
         now = self.clock_ns()
         partitions = self.ownership.partitions
         writes = []
-        for stream in self.streams.values():
+        for stream in written:
             if stream.snap_due:
                 snapshot = stream.due_snapshot(now)
                 part = partitions.get(stream.partition)
@@ -252,22 +266,31 @@ class MdService:
 
     def _apply_result(
         self, writes: list[PartitionWrite], outputs: list[WindowOutput], result: WindowResult
-    ) -> None:
+    ) -> list[PairStream]:
+        """Record what Redis took; returns the streams whose windows it wrote."""
         counters, streams = self.counters, self.streams
         refused_partitions = set(result.lost)
+        written = []
         for out in outputs:
             if out.partition in result.lost:
                 continue
+            stream = streams.get(out.pair)
             if out.pair in result.refused:
-                if not out.delta or result.refused[out.pair] != (out.epoch, out.seq):
+                held = result.refused[out.pair]
+                if (
+                    not out.delta
+                    or held != (out.epoch, out.seq)
+                    or (stream is not None and stream.unsure == held)
+                ):
                     refused_partitions.add(out.partition)
                     continue
                 # Redis holds exactly this write: an earlier attempt whose reply was lost landed
-                # (our epochs are ours alone). It is written, not refused.
+                # (our epochs are ours alone). It is written, not refused. Unless a write we
+                # gave up on may have put other content there (``unsure``): then it is refused.
                 del result.refused[out.pair]
-            stream = streams.get(out.pair)
             if stream is not None:
                 stream.confirm(out)
+                written.append(stream)
             if out.delta:
                 counters.deltas += 1
                 counters.published_bytes += len(out.delta)
@@ -281,6 +304,7 @@ class MdService:
             self._partition_lost(p, owner)
         for pair, position in result.refused.items():
             self._pair_refused(pair, position)
+        return written
 
     def _partition_lost(self, p: int, owner: str) -> None:
         if owner == "":

@@ -50,6 +50,19 @@ class WindowChanges:
     def is_empty(self) -> bool:
         return not self._bid_prior and not self._ask_prior
 
+    def absorb(self, later: WindowChanges) -> None:
+        """Extend this window by ``later``, the window opened when this one closed.
+
+        For a close that was undone: a level touched in both keeps this window's opening
+        quantity, so the net change is counted from this window's start.
+        """
+        for mine, theirs in ((self._bid_prior, later._bid_prior), (self._ask_prior, later._ask_prior)):
+            for price, prior in theirs.items():
+                mine.setdefault(price, prior)
+        self.events += later.events
+        if later.first_xts is not None and (self.first_xts is None or later.first_xts < self.first_xts):
+            self.first_xts = later.first_xts
+
     def net_levels(self, book: OrderBook) -> tuple[list[Level], list[Level]]:
         """The levels whose quantity changed over the window, best first; qty 0 = removed."""
         bid_levels, ask_levels = book.side(BID), book.side(ASK)

@@ -3,16 +3,19 @@ zombies, lost replies, lost state. (The real-Kafka versions are in test_md_recov
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from kafka_fakes import FakeMessage
-from stack_helpers import stored_book, unique
+from stack_helpers import rebuild, stored_book, unique
 
 from md_service.config import MdConfig
 from md_service.redis_store import RedisStore
 from md_service.service import MdService
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.events import encode_event
+from mdcore.local_book import LocalBook
 from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
@@ -45,10 +48,11 @@ class ScriptedSource:
 
 
 class Instance:
-    def __init__(self, infra, prefix: str, name: str, store_cls=RedisStore) -> None:
+    def __init__(self, infra, prefix: str, name: str, store_cls=RedisStore, **settings) -> None:
         cfg = MdConfig(
-            infra.kafka_bootstrap, infra.redis_url, topic="events", redis_prefix=prefix, instance=name
-        )
+            infra.kafka_bootstrap, infra.redis_url, topic="events", redis_prefix=prefix, instance=name,
+            **settings,
+        )  # fmt: skip
         self.store = store_cls(infra.redis_url, RedisLayout(prefix), "events", 600)
         self.service = MdService(cfg, self.store, ScriptedSource, clock_ns=lambda: 1_800_000_000_000_000_000)
         self.source: ScriptedSource = self.service.source  # type: ignore[assignment]
@@ -57,11 +61,11 @@ class Instance:
     def assign(self, *partitions: int) -> dict:
         return self.service._on_assign(list(partitions))
 
-    def events(self, *xseqs: int, qty: str = "1") -> None:
+    def events(self, *xseqs: int, qty: str = "1", pair: str = PAIR, partition: int = 0) -> None:
         msgs = []
         for xseq in xseqs:
-            value = encode_event(PAIR, xseq, xseq, [("b", f"{100 + xseq}.00", qty)])
-            msgs.append(FakeMessage(value, offset=xseq - 1, topic="events"))
+            value = encode_event(pair, xseq, xseq, [("b", f"{100 + xseq}.00", qty)])
+            msgs.append(FakeMessage(value, pair.encode(), partition, offset=xseq - 1, topic="events"))
         self.service.intake.handle_batch(msgs)
 
     def window(self, check: bool = False) -> None:
@@ -192,3 +196,104 @@ def test_a_refused_pair_continues_in_a_new_epoch_replacing_what_redis_holds(infr
         client.close()
     assert snap.seq == 1 and len(snap.bids) == 3
     assert inst.service.counters.pairs_refused == 1
+
+
+class Flaky(RedisStore):
+    """Redis that can be down for window writes or for snapshot writes, on the test's word."""
+
+    windows_down = snapshots_down = landing = False
+
+    def write_window(self, parts, outputs):
+        if self.landing:  # the write reaches Redis, its reply does not
+            super().write_window(parts, outputs)
+            raise redis.TimeoutError("reply lost")
+        if self.windows_down:
+            raise redis.ConnectionError("redis is down")
+        return super().write_window(parts, outputs)
+
+    def write_snapshots(self, writes):
+        if self.snapshots_down:
+            raise redis.ConnectionError("redis is down")
+        return super().write_snapshots(writes)
+
+
+def give_up_on_a_window(inst: Instance) -> None:
+    """What a stop (or a revoke's deadline) does in a Redis outage: the write is abandoned."""
+    assert not inst.service.write_window(check=False, deadline=time.monotonic())
+
+
+@pytest.mark.parametrize("then", ["more events", "only a check"])
+def test_a_write_given_up_on_leaves_no_hole_and_no_state_without_history(
+    infra, prefix, channel, then
+) -> None:
+    inst = Instance(infra, prefix, "a", store_cls=Flaky)
+    inst.assign(0)
+    inst.events(1)
+    inst.window()
+    inst.events(2)
+    inst.store.windows_down = True
+    give_up_on_a_window(inst)  # seq 2 was taken for this window, and never written
+    inst.store.windows_down = False
+    if then == "more events":
+        inst.events(3)
+        inst.window()
+    else:
+        inst.window(check=True)
+    deltas = channel()
+    stream = inst.service.streams[PAIR]
+    assert [(decode_delta(d).epoch, decode_delta(d).seq) for d in deltas] == [
+        (stream.epoch, 1),
+        (stream.epoch, 2),
+    ]
+    assert rebuild(PAIR, stream.epoch, deltas).book == stream.book  # seq 2 carries event 2 too
+    state, book = stored_book(infra.redis_url, prefix, PAIR)  # the history reaches the stored seq
+    assert state.seq == 2 and book.book == stream.book
+
+
+def test_a_write_given_up_on_that_landed_after_all_continues_in_a_new_epoch(infra, prefix, channel) -> None:
+    inst = Instance(infra, prefix, "a", store_cls=Flaky)
+    inst.assign(0)
+    inst.events(1)
+    inst.window()
+    epoch = inst.service.streams[PAIR].epoch
+    inst.events(2)
+    inst.store.landing = True
+    give_up_on_a_window(inst)  # Redis holds seq 2 (event 2), md_service does not know it
+    inst.store.landing = False
+    inst.events(3)
+    inst.window()  # seq 2 again, now with events 2 and 3: refused, Redis holds a seq 2 already
+    inst.window()  # the new epoch, with the whole book
+    published = [(decode_delta(d).epoch, decode_delta(d).seq) for d in channel()]
+    stream = inst.service.streams[PAIR]
+    assert published == [(epoch, 1), (epoch, 2), (stream.epoch, 1)] and stream.epoch != epoch
+    assert len(set(published)) == len(published)  # no seq published twice with other content
+    assert stored_book(infra.redis_url, prefix, PAIR)[1].book == stream.book
+
+
+def test_a_snapshot_is_always_the_book_at_the_seq_it_is_labelled_with(infra, prefix, channel) -> None:
+    inst = Instance(infra, prefix, "a", store_cls=Flaky, snapshot_every=1)
+    inst.assign(0, 1)
+    inst.events(1)
+    inst.events(1, pair="ETH-USD", partition=1)
+    inst.window()
+    inst.events(2)
+    inst.store.snapshots_down = True
+    assert inst.service.write_window(False, partitions=[0])  # BTC-USD seq 2; its snapshot fails
+    inst.store.snapshots_down = False
+    inst.events(3)  # BTC-USD's next window is open: its book is past seq 2 now
+    inst.events(2, pair="ETH-USD", partition=1)
+    assert inst.service.write_window(False, partitions=[1])  # the other slot's turn
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        snap = decode_snapshot(client.get(RedisLayout(prefix).snapshot_key(PAIR)))
+    finally:
+        client.close()
+    btc = [d for d in channel() if decode_delta(d).pair == PAIR]
+    at_seq = rebuild(PAIR, snap.epoch, [d for d in btc if decode_delta(d).seq <= snap.seq])
+    as_stored = LocalBook(PAIR)
+    as_stored.load_snapshot(snap)
+    assert as_stored.book == at_seq.book  # not the book with event 3 in it
+    inst.store.snapshots_down = True
+    assert inst.service.write_window(False, partitions=[0])  # seq 3, its snapshot fails again
+    state, book = stored_book(infra.redis_url, prefix, PAIR)  # a reader: snapshot, then deltas after it
+    assert state.seq == 3 and book.book == inst.service.streams[PAIR].book

@@ -7,6 +7,7 @@ from itertools import pairwise
 from md_service.pair_stream import EventOutcome, PairStream, new_epoch
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.local_book import LocalBook
+from mdcore.messages import Snapshot
 
 PAIR = "BTC-USD"
 
@@ -147,3 +148,59 @@ def test_new_epoch_publishes_the_whole_book_at_once_even_if_quiet() -> None:
 def test_epoch_sorts_by_creation_time() -> None:
     older, newer = new_epoch(1_000_000_000_000), new_epoch(2_000_000_000_000)
     assert int(older.split("-")[0]) < int(newer.split("-")[0])
+
+
+def test_an_undone_close_gives_its_seq_and_its_changes_to_the_next_window() -> None:
+    stream = PairStream(PAIR, "e", stored=("e", 0), snap_seq=0)
+    apply(stream, 1, ("b", 100_00, 5))
+    first = stream.close_window(1, 50)
+    stream.confirm(first)
+    apply(stream, 2, ("b", 100_00, 9), ("a", 101_00, 1))
+    stream.close_window(2, 50)  # seq 2, but the write is given up on (a stop in a Redis outage)
+    stream.abort_close(maybe_landed=False)
+    assert stream.seq == 1 and stream.unsure is None
+    apply(stream, 3, ("a", 101_00, 2), ("a", 102_00, 3))
+    out = stream.close_window(3, 50)
+    assert out is not None and (out.seq, out.expect) == (2, ("e", 1))  # no hole: seq 2 again
+    assert decode_delta(out.delta).xts == 1_002  # the undone window's first event
+    client = LocalBook(PAIR)
+    client.load_snapshot(Snapshot(PAIR, "e", 0, 0, [], [], 0))  # the empty book before seq 1
+    for raw in (first.delta, out.delta):
+        client.apply_delta(decode_delta(raw))  # checksums verified: every change is in
+    assert client.book == stream.book
+
+
+def test_an_undone_close_that_may_have_landed_leaves_its_position_unsure() -> None:
+    stream = PairStream(PAIR, "e", seq=4, stored=("e", 4), snap_seq=4)
+    apply(stream, 1, ("b", 100_00, 5))
+    stream.close_window(1, 50)
+    stream.abort_close(maybe_landed=True)
+    assert stream.unsure == ("e", 5) and stream.seq == 4
+    out = stream.close_window(2, 50)
+    assert out is not None and out.seq == 5
+    stream.confirm(out)
+    assert stream.unsure is None
+
+
+def test_an_undone_first_close_of_an_epoch_publishes_the_whole_book_again() -> None:
+    stream = PairStream(PAIR, "old", seq=7, stored=("old", 7), snap_seq=7)
+    apply(stream, 1, ("b", 100_00, 5))
+    stream.restart_epoch("new", replacing=("old", 7))
+    stream.close_window(1, 50)
+    stream.abort_close(maybe_landed=False)
+    out = stream.close_window(2, 50)
+    assert out is not None and (out.epoch, out.seq, out.expect) == ("new", 1, ("old", 7))
+    assert out.snapshot is not None and decode_delta(out.delta).bids == [["100.00", "0.00005"]]
+
+
+def test_a_due_snapshot_is_never_of_a_book_past_its_seq() -> None:
+    stream = PairStream(PAIR, "e", seq=9, snap_seq=0, stored=("e", 9))
+    apply(stream, 1, ("b", 100_00, 1))
+    out = stream.close_window(1, 10)
+    stream.confirm(out)
+    assert stream.snap_due
+    apply(stream, 2, ("b", 101_00, 1))  # the next window is open: the book is past seq 10
+    assert stream.due_snapshot(1) is None
+    stream.confirm(stream.close_window(2, 10))  # seq 11: the book is exactly at the stored seq again
+    snap = decode_snapshot(stream.due_snapshot(2) or b"")
+    assert snap.seq == 11 and snap.bids == [["101.00", "0.00001"], ["100.00", "0.00001"]]

@@ -150,3 +150,20 @@ def test_note_event_counts_and_keeps_the_earliest_exchange_time() -> None:
         w.note_event(xts)
     assert w.events == 3
     assert w.first_xts == 10
+
+
+def test_an_undone_window_absorbs_the_one_opened_after_it() -> None:
+    book = OrderBook()
+    book.set_level(BID, 100, 1)
+    first, later = WindowChanges(), WindowChanges()
+    first.apply(book, BID, 100, 5)
+    first.note_event(30)
+    later.apply(book, BID, 100, 9)  # touched in both: counted from the first window's start
+    later.apply(book, ASK, 101, 2)
+    later.note_event(20)
+    first.absorb(later)
+    assert first.net_levels(book) == ([(100, 9)], [(101, 2)])
+    assert (first.events, first.first_xts) == (2, 20)
+    book.set_level(BID, 100, 1)
+    book.set_level(ASK, 101, 0)
+    assert first.net_levels(book) == ([], [])  # back where the first window started: no change
