@@ -28,7 +28,10 @@ class BinanceConfig:
     max_streams: int = 1024  # streams per connection
     msg_rate: float = 5.0  # incoming messages per second per connection
     max_message_bytes: int = 64 << 10  # a SUBSCRIBE of 1024 names needs about 30 KiB
-    high_water_bytes: int = 1 << 20  # a connection's unsent bytes above this: its events are skipped
+    # slow clients, as native ones (the gateway passes its BOOKCAST_GATEWAY_* settings)
+    high_water_bytes: int = 1 << 20  # a connection's unsent bytes above this: stale, its events skipped
+    low_water_bytes: int = 64 << 10  # … below this again: healed
+    slow_close_s: float = 10.0  # stale this long: closed with 4008
     ping_interval_s: float = PING_INTERVAL_S
     ping_timeout_s: float = PING_TIMEOUT_S
 

@@ -6,8 +6,10 @@ pairs on offer, replicas kept alive while wanted, their books — and is told ab
 applied delta and every book reset of a wanted pair through :meth:`BinanceDialect.on_delta`
 and :meth:`BinanceDialect.on_reset`. Every event is encoded once per pair (and once more
 per stream name for combined connections) and written with ``websockets.broadcast``, never
-awaiting a client; a connection whose unsent bytes pass the high-water mark is skipped,
-which its client sees as a jump in update ids and heals with a REST snapshot.
+awaiting a client. A connection that cannot keep up gets the native slow-client policy
+(``gateway.binance.slow``): no events while over the high-water mark (its client sees a jump
+in update ids and refetches a REST snapshot), its partial books at once when it drains, and
+close 4008 if it stays stale.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gateway.binance.events import wrap_combined
 from gateway.binance.feed import PairFeed
 from gateway.binance.rest import BinanceRest, BinanceRestError, DepthQuery, RestAnswer
 from gateway.binance.session import StreamSession
+from gateway.binance.slow import SlowClients, StreamConn
 from gateway.binance.streams import StreamPathError, StreamSpec, parse_stream_name, parse_stream_target
 from gateway.binance.symbols import SymbolInfo, SymbolTable
 from gateway.binance.update_ids import UpdateIds
@@ -71,21 +74,6 @@ class HubPort(Protocol):
         ...
 
 
-class _Conn:
-    """One Binance stream connection: the socket, its pure session, the streams it is routed to."""
-
-    __slots__ = ("routed", "session", "ws")
-
-    def __init__(self, ws: ServerConnection, session: StreamSession) -> None:
-        self.ws = ws
-        self.session = session
-        self.routed: dict[str, StreamSpec] = {}
-
-    def buffered(self) -> int:
-        transport = self.ws.transport
-        return transport.get_write_buffer_size() if transport is not None else 0
-
-
 def _http(answer: RestAnswer) -> Response:
     return Response(
         answer.status, http.HTTPStatus(answer.status).phrase, Headers(answer.headers), answer.body
@@ -107,13 +95,17 @@ class BinanceDialect:
         self.cfg = cfg or BinanceConfig()
         self.rest = BinanceRest(self.cfg.weight_limit, wall_ms)
         self.counters: Counter[str] = Counter()
-        self.connections: set[_Conn] = set()
+        self.connections: set[StreamConn] = set()
+        cfg = self.cfg
+        self.slow = SlowClients(
+            cfg.high_water_bytes, cfg.low_water_bytes, cfg.slow_close_s, monotonic, self.counters
+        )
         self._wall_ms = wall_ms
         self._monotonic = monotonic
         self._table = SymbolTable(())
         self._ids: dict[str, UpdateIds] = {}
         self._feeds: dict[str, PairFeed] = {}
-        self._routes: dict[FeedKey, dict[str, set[_Conn]]] = {}
+        self._routes: dict[FeedKey, dict[str, set[StreamConn]]] = {}
         self._pair_keys: dict[str, set[FeedKey]] = {}
         self._pair_refs: Counter[str] = Counter()
         self._changed: set[str] = set()  # pairs whose book moved since the last tick
@@ -176,6 +168,10 @@ class BinanceDialect:
         conn.protocol.max_message_size = self.cfg.max_message_bytes  # websockets reads it per frame
         return None
 
+    def error_response(self, exc: BinanceRestError) -> Response:
+        """A Binance error answer (HTTP status, ``{"code","msg"}``, weight headers) for the gate."""
+        return _http(self.rest.error(exc, 0))
+
     async def _depth(self, query: DepthQuery) -> RestAnswer:
         pair = query.info.pair
         local = self.hub.live_book(pair)
@@ -212,7 +208,7 @@ class BinanceDialect:
             rate=self.cfg.msg_rate,
             now=self._monotonic(),
         )
-        conn = _Conn(ws, session)
+        conn = StreamConn(ws, session)
         self.connections.add(conn)
         self.counters["connections_opened"] += 1
         try:
@@ -222,25 +218,28 @@ class BinanceDialect:
                 outcome = session.receive(message, self._monotonic())
                 if outcome.close is not None:
                     self.counters["closed_over_rate"] += 1
-                    await ws.close(*outcome.close)
+                    conn.close_now(*outcome.close)
                     break
                 if outcome.reply is not None:
-                    broadcast((ws,), outcome.reply, text=True)  # before the new streams' first event
+                    self.slow.reply(conn, outcome.reply)  # before the new streams' first event
                 self._unroute(conn, outcome.removed)
                 await self._route(conn, outcome.added)
         except ConnectionClosed:
             pass
         finally:
             self.connections.discard(conn)
+            self.slow.forget(conn)
             self._unroute(conn, tuple(conn.routed.values()))
 
     async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Close every Binance stream connection (the gateway's graceful shutdown)."""
-        closing = [conn.ws.close(code, reason) for conn in list(self.connections)]
-        if closing:
-            await asyncio.gather(*closing, return_exceptions=True)
+        """Close every Binance stream connection (the gateway's graceful shutdown), waiting for no one."""
+        conns = list(self.connections)
+        for conn in conns:
+            conn.close_now(code, reason)
+        if conns:
+            await asyncio.gather(*(conn.ws.wait_closed() for conn in conns), return_exceptions=True)
 
-    async def _route(self, conn: _Conn, specs: tuple[StreamSpec, ...]) -> None:
+    async def _route(self, conn: StreamConn, specs: tuple[StreamSpec, ...]) -> None:
         for spec in specs:
             self._routes.setdefault(spec.feed, {}).setdefault(spec.name, set()).add(conn)
             self._pair_keys.setdefault(spec.pair, set()).add(spec.feed)
@@ -251,7 +250,7 @@ class BinanceDialect:
                 self._feeds[spec.pair] = PairFeed(info, self.ids(spec.pair))
                 await self.hub.want(spec.pair)
 
-    def _unroute(self, conn: _Conn, specs: tuple[StreamSpec, ...]) -> None:
+    def _unroute(self, conn: StreamConn, specs: tuple[StreamSpec, ...]) -> None:
         for spec in specs:
             if conn.routed.pop(spec.name, None) is None:
                 continue
@@ -277,11 +276,11 @@ class BinanceDialect:
         names = self._routes.get(key)
         if not names:
             return
-        high_water = self.cfg.high_water_bytes
+        slow = self.slow
         for name, conns in names.items():
             raw, combined = [], []
             for conn in conns:
-                if conn.buffered() > high_water:
+                if not slow.takes_events(conn):
                     self.counters["events_skipped_lagging"] += 1  # the client will see the jump
                     continue
                 (combined if conn.session.combined else raw).append(conn.ws)
@@ -319,6 +318,8 @@ class BinanceDialect:
         second = now_ms // 1000
         new_second = second != self._second
         self._second = second
+        for conn in self.slow.sweep(self.connections if new_second else ()):
+            self._send_partials(conn)
         changed, self._changed = self._changed, set()
         for pair, feed in self._feeds.items():
             if new_second and (slow := feed.flush_slow()) is not None:
@@ -333,6 +334,19 @@ class BinanceDialect:
                 continue
             for key in due:
                 self._emit(key, feed.partial(local, key[1])[1])
+
+    def _send_partials(self, conn: StreamConn) -> None:
+        """A healed connection's partial books, now: what it missed while stale, in full."""
+        for spec in list(conn.routed.values()):
+            feed = self._feeds.get(spec.pair)
+            local = self.hub.live_book(spec.pair) if spec.levels and feed is not None else None
+            if feed is None or local is None or local.epoch is None:
+                continue
+            payload = feed.partial(local, spec.levels)[1]
+            if conn.session.combined:
+                payload = wrap_combined(spec.name.encode(), payload)
+            broadcast((conn.ws,), payload, text=True)
+            self.counters["slow_partials_sent"] += 1
 
     async def run(self) -> None:
         """Drive :meth:`tick` every 100 ms, aligned to wall-clock tenths, until cancelled."""
