@@ -13,13 +13,14 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+from dataclasses import replace
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from gateway.binance.config import BinanceConfig, load_binance_config
 from gateway.binance.dialect import BinanceDialect
+from gateway.binance.gate import BinanceGate
 from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
 from gateway.dialect_port import HubDialectPort
@@ -63,9 +64,10 @@ async def _every(period: float, job: object) -> None:
 
 
 def _routes(
-    hub: Hub, slow: SlowClients, http_api: HttpApi, dialect: BinanceDialect | None
+    hub: Hub, slow: SlowClients, http_api: HttpApi, gate: BinanceGate | None
 ) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[Response | None]]]:
     """The connection handler and ``process_request`` of the shared port: native, or a dialect's."""
+    dialect = gate.dialect if gate is not None else None
 
     async def handler(conn: GatewayConnection) -> None:
         if dialect is not None and conn.request is not None and dialect.matches(conn.request.path):
@@ -74,13 +76,9 @@ def _routes(
             await serve_client(hub, slow, conn)
 
     async def process_request(conn: ServerConnection, request: Request) -> Response | None:
-        if dialect is None or not dialect.matches(request.path):
+        if gate is None or not gate.dialect.matches(request.path):
             return await http_api(conn, request)
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            refusal = http_api.admit(conn, request, urlsplit(request.path).query)  # same limits as /ws
-            if refusal is not None:
-                return refusal
-        return await dialect.process_request(conn, request)
+        return await gate.process_request(conn, request)  # the same token and limits as /ws, /snapshot
 
     return handler, process_request
 
@@ -100,16 +98,21 @@ async def run_gateway(
     slow = SlowClients(hub)
     connection_class = type("Connection", (LimitedConnection,), {"hooks": _Hooks(cfg, slow, admission)})
     binance = binance if binance is not None else load_binance_config()
+    # Binance clients that cannot keep up get the native slow-client policy, with its settings.
+    binance = replace(binance, high_water_bytes=cfg.high_water_bytes, low_water_bytes=cfg.low_water_bytes,
+                      slow_close_s=cfg.slow_close_s)  # fmt: skip
     dialect: BinanceDialect | None = None
+    http_api = HttpApi(hub, admission, watch)
+    gate: BinanceGate | None = None
     if binance.enabled:
         hub_port = HubDialectPort(hub)
         dialect = hub_port.dialect = BinanceDialect(hub_port, binance)
-    http_api = HttpApi(hub, admission, watch)
+        gate = BinanceGate(dialect, http_api.admit, cfg.tokens)
     metrics = GatewayMetrics(hub, watch=watch).attach()
     dashboard = Dashboard(hub, metrics.latency, load_dashboard_config())
     # On a port of its own the dialect may use Binance's bare paths: the main port keeps /ws.
     handler, process_request = with_dashboard(
-        dashboard, http_api.admit, *_routes(hub, slow, http_api, dialect if binance.port is None else None)
+        dashboard, http_api.admit, *_routes(hub, slow, http_api, gate if binance.port is None else None)
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -127,11 +130,8 @@ async def run_gateway(
     try:
         await metrics.serve(load_metrics_config())
         async with contextlib.AsyncExitStack() as servers:
-            if dialect is not None and binance.port is not None:  # the dialect on a port of its own
-                await servers.enter_async_context(
-                    serve(dialect.serve, cfg.host, binance.port, process_request=dialect.process_request,
-                          compression=None, server_header="bookcast", reuse_port=cfg.reuse_port or None)
-                )  # fmt: skip
+            if gate is not None and binance.port is not None:  # the dialect on a port of its own
+                await servers.enter_async_context(_serve_dialect(cfg, binance.port, gate, connection_class))
                 log.info("Binance dialect on http://%s:%d%s", cfg.host, binance.port, binance.prefix)
             server = await servers.enter_async_context(
                 _serve_main(cfg, handler, process_request, connection_class)
@@ -176,6 +176,26 @@ def _serve_main(
         compression=None,  # per-client deflate would defeat encode-once fan-out
         ping_interval=cfg.ping_interval_s,
         ping_timeout=cfg.ping_timeout_s,
+        close_timeout=2,
+        server_header="bookcast",
+        reuse_port=cfg.reuse_port or None,
+        backlog=cfg.backlog,
+    )
+
+
+def _serve_dialect(
+    cfg: GatewayConfig, port: int, gate: BinanceGate, connection_class: type[GatewayConnection]
+) -> serve:
+    """The dialect's own listener, gated and counted like the main port (its connections release
+    their admission when they end); frame size and keepalive are set per connection by the dialect."""
+    return serve(
+        gate.dialect.serve,
+        cfg.host,
+        port,
+        create_connection=connection_class,
+        process_request=gate.process_request,
+        write_limit=(cfg.high_water_bytes, cfg.low_water_bytes),
+        compression=None,
         close_timeout=2,
         server_header="bookcast",
         reuse_port=cfg.reuse_port or None,
