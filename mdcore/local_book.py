@@ -74,6 +74,10 @@ class LocalBook:
             self._verify(delta.seq, delta.checksum)
         return True
 
+    def verify(self) -> None:
+        """Check the book against the checksum of its position (after deltas applied unverified)."""
+        self._verify(self.seq, self.checksum)
+
     def _verify(self, seq: int, expected: int) -> None:
         computed = book_checksum(self.book, self.instrument)
         if computed != expected:
