@@ -194,6 +194,7 @@ def _serve_dialect(
         port,
         create_connection=connection_class,
         process_request=gate.process_request,
+        max_queue=4,
         write_limit=(cfg.high_water_bytes, cfg.low_water_bytes),
         compression=None,
         close_timeout=2,
