@@ -36,6 +36,7 @@ class MdConfig:
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     status_interval_s: float = 10.0
     max_xseq_jump: int = MAX_XSEQ_JUMP  # a pair's xseq may skip at most this many; beyond: a poison event
+    state_dir: str = ""  # where write marks live (md_service.write_marks); "" = none kept
 
     @property
     def heartbeat_interval_ms(self) -> int:
@@ -49,6 +50,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", help="Kafka consumer group (BOOKCAST_MD_GROUP)")
     parser.add_argument("--window-ms", type=int, help="coalescing window, 50..100 (BOOKCAST_WINDOW_MS)")
     parser.add_argument("--history", type=int, help="deltas kept per pair (BOOKCAST_HISTORY)")
+
+
+def state_dir(env: Mapping[str, str]) -> str:
+    """``BOOKCAST_MD_STATE_DIR`` ("off": none), checked now if set; else the user's state directory."""
+    raw = env.get("BOOKCAST_MD_STATE_DIR", "").strip()
+    if raw == "off":
+        return ""
+    if not raw:
+        base = env.get("XDG_STATE_HOME", "").strip() or os.path.expanduser("~/.local/state")
+        return os.path.join(base, "bookcast", "md")
+    try:
+        os.makedirs(raw, exist_ok=True)
+    except OSError as exc:
+        raise SettingError(f"BOOKCAST_MD_STATE_DIR={raw!r} is not a usable directory: {exc}") from None
+    if not os.access(raw, os.W_OK):
+        raise SettingError(f"BOOKCAST_MD_STATE_DIR={raw!r} is not writable")
+    return raw
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MdConfig:
@@ -94,4 +112,5 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         instance=instance,
         status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
         max_xseq_jump=env_int(env, "BOOKCAST_MD_MAX_XSEQ_JUMP", MAX_XSEQ_JUMP, 1, 2**62),
+        state_dir=state_dir(env),
     )

@@ -46,6 +46,7 @@ class MdCounters:
         "state_writes",
         "windows",
         "windows_late",
+        "writes_lost",
     )
 
     def __init__(self) -> None:
@@ -72,6 +73,7 @@ class MdCounters:
         self.partitions_released = 0  # taken away by the group (revoked, or lost after a session timeout)
         self.pairs_refused = 0  # writes refused because Redis held another position
         self.replays = 0  # partitions re-read from their start to rebuild a book
+        self.writes_lost = 0  # claims that found Redis behind the writes it had confirmed (write marks)
         self.redis_errors = 0
         self.kafka_errors = 0
         self.publish_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)

@@ -183,7 +183,11 @@ class Intake:
                 pair, part.number, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
             )
             self.ownership.add_stream(stream)
-            log.info("%s: resumed epoch %s at seq %d (xseq %d)", pair, state.epoch, state.seq, state.xseq)
+            if part.behind:  # Redis lost writes of this partition: clients may hold later seqs
+                stream.restart_epoch(new_epoch(self.clock_ns()), (state.epoch, state.seq))
+                self.counters.epochs_started += 1
+            log.info("%s: resumed epoch %s at seq %d (xseq %d)%s", pair, state.epoch, state.seq, state.xseq,
+                     f"; continuing in epoch {stream.epoch}" if part.behind else "")  # fmt: skip
             return stream
         replacing = (state.epoch, state.seq) if state is not None else None
         if xseq > 1 and not part.rewound:

@@ -55,6 +55,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "exchange_gaps": ("exchange_gaps", "times a pair's exchange sequence (xseq) jumped forward"),
     "epochs_started": ("epochs_started", "new epochs (a pair's first start, or Redis lost its state)"),
     "pairs_refused": ("pairs_refused", "writes refused because Redis held another position"),
+    "writes_lost": ("writes_lost", "partitions claimed whose Redis had lost writes it confirmed"),
     "partitions_lost": ("partitions_lost", "partitions fenced: another instance owns them now"),
     "redis_errors": ("redis_errors", "failed Redis calls (retried)"),
     "kafka_errors": ("kafka_errors", "Kafka errors seen by the consumer"),

@@ -24,6 +24,7 @@ class OwnedPartition:
     written: int | None = None  # offset Redis stores for it after our last accepted window
     lost: bool = False  # another instance owns it now: skip its messages, write nothing
     rewound: bool = False  # read again from its start once in this assignment (to rebuild a book)
+    behind: bool = False  # Redis lost writes of it (md_service.write_marks): restored pairs get new epochs
     pairs: set[str] = field(default_factory=set)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import redis
 
-from md_service.claim_script import CLAIM_LUA, Claim, claim_args, parse_claim
+from md_service.claim_script import CLAIM_LUA, Claim, claim_args, new_dataset_id, parse_claim
 from md_service.pair_stream import WindowOutput
 from md_service.window_script import (
     WRITE_SNAPSHOTS_LUA,
@@ -81,7 +81,8 @@ class RedisStore:
 
     def claim(self, token: str, partitions: Sequence[int], force: bool = True) -> Claim:
         """Own ``partitions`` under ``token`` (``force=False``: only those nobody owns)."""
-        return parse_claim(self._claim(keys=[self.md_key], args=claim_args(token, partitions, force)))
+        args = claim_args(token, partitions, force, new_dataset_id())
+        return parse_claim(self._claim(keys=[self.md_key], args=args))
 
     def load(self, pair: str) -> Loaded:
         """The pair's stored stream (see :func:`restore`) and the partition Redis says it lives in."""

@@ -15,6 +15,10 @@ What happens when a write is refused:
   and continue every pair of it in a new epoch from the (correct) book in memory;
 - a pair's stored position is not what we wrote last (Redis lost writes): continue that
   pair in a new epoch, whose first delta carries the whole book, so clients resync.
+
+The same goes for a partition whose claim finds Redis behind the writes this instance saw
+confirmed (:mod:`md_service.write_marks`): Redis lost them, and its pairs, restored at
+older seqs than clients may hold, continue in new epochs instead of republishing them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import orjson
 import redis
 
 from md_service.cadence import WindowCadence
+from md_service.claim_script import Claim
 from md_service.config import MdConfig
 from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
@@ -39,6 +44,7 @@ from md_service.ownership import Ownership, new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore
 from md_service.window_script import PartitionWrite, SnapshotWrite, WindowResult
+from md_service.write_marks import open_marks
 
 log = logging.getLogger("md_service")
 
@@ -69,6 +75,8 @@ class MdService:
         self.stop_event = threading.Event()
         self.redis_down_since: float | None = None
         self._next_outage_log = 0.0
+        self.marks = open_marks(cfg.state_dir, cfg.redis_prefix, cfg.topic)
+        self.dataset = ""  # the id of the Redis dataset, as the last claim said
         self.source = source_factory(self._on_assign, self._on_revoke)
         self.intake = Intake(
             self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump
@@ -127,7 +135,11 @@ class MdService:
         claim = self._retry("claiming partitions", lambda: self.store.claim(token, partitions))
         if claim is None:
             return None
+        self.dataset = claim.dataset
+        behind = self._behind(claim)
         self.ownership.own(partitions, token)
+        for p in behind:
+            self.ownership.partitions[p].behind = True
         self.counters.partitions_claimed += len(partitions)
         starts = dict(claim.offsets)
         pairs = sorted(claim.pairs)
@@ -137,11 +149,12 @@ class MdService:
         for pair, (state, local) in loaded.items():
             p = claim.pairs[pair]
             if state is not None and local is not None:
-                self.ownership.add_stream(
-                    PairStream.restored(
-                        pair, p, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
-                    )
+                stream = PairStream.restored(
+                    pair, p, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
                 )
+                self.ownership.add_stream(stream)
+                if p in behind:
+                    self._restart(stream, (state.epoch, state.seq))
                 continue
             # Redis lost (or garbled) this pair's stream: rebuild its book from the partition's start.
             log.warning("%s: no usable stored stream; reading partition %d from its start", pair, p)
@@ -152,6 +165,21 @@ class MdService:
                 self.ownership.replacing[pair] = (state.epoch, state.seq)
         log.info("claimed partitions %s as %s; restored %d pairs", partitions, token, len(self.streams))
         return starts
+
+    def _behind(self, claim: Claim) -> set[int]:
+        """Claimed partitions whose write counter in Redis is below what we saw it confirm."""
+        marks = self.marks
+        if marks is None:
+            return set()
+        behind = set()
+        for p, count in claim.writes.items():
+            seen = marks.read(p, claim.dataset)
+            if seen is not None and seen > count:
+                behind.add(p)
+                log.error("partition %d: Redis holds %d window writes but confirmed %d to this instance: it "
+                          "lost writes; its pairs continue in new epochs", p, count, seen)  # fmt: skip
+        self.counters.writes_lost += len(behind)
+        return behind
 
     def _on_revoke(self, partitions: list[int], lost: bool) -> None:
         """Publish what is open (unless another member may own it already), then forget it.
@@ -299,6 +327,9 @@ class MdService:
             if out.snapshot is not None:
                 counters.snapshots += 1
         counters.windows += 1
+        if self.marks is not None:
+            for p, count in result.writes.items():
+                self.marks.record(p, self.dataset, count)
         self.source.commit(self.ownership.accepted(writes, refused_partitions))
         for p, owner in result.lost.items():
             self._partition_lost(p, owner)
@@ -312,6 +343,7 @@ class MdService:
             token = part.token if part is not None else new_token(self.cfg.instance)
             claim = self._retry("re-claiming a partition", lambda: self.store.claim(token, [p], force=False))
             if claim is not None and p in claim.offsets:
+                self.dataset = claim.dataset  # a new one if Redis lost everything
                 log.error("partition %d: Redis lost its owner (and likely every stream): re-claimed it; "
                           "its pairs continue in new epochs", p)  # fmt: skip
                 if part is not None:
@@ -376,6 +408,8 @@ class MdService:
             self.source.close()
             if self.dead_letters is not None:
                 self.dead_letters.close()
+            if self.marks is not None:
+                self.marks.close()
             self.store.close()
 
     def _tick(self, cadence: WindowCadence) -> float:

@@ -18,12 +18,17 @@ stored books: after a crash, md_service resumes exactly at "after window S".
 A state-only entry (empty delta) checks the position and records the xseq without
 publishing: it keeps the stored xseq current when a window changed nothing, and, sent for
 every pair now and then, finds a vanished state even for a quiet pair.
+
+Each owned partition's write counter (``writes:<p>``) goes up by one per write and comes
+back in the reply: md_service keeps it outside Redis (:mod:`md_service.write_marks`) to
+notice later that Redis lost writes it had confirmed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from md_service.pair_stream import Position, WindowOutput
 from mdcore.redis_layout import RedisLayout
@@ -40,18 +45,20 @@ HEAD_ARGS = 3
 # offset ("" = do not store); then per pair: partition index (0-based), pair, channel,
 # epoch, seq, xseq, delta ("" = state only), snapshot ("" = none), expected epoch
 # ("" = no state), expected seq.
-# Returns {lost, refused}: lost = flat {partition, current owner or ""}, refused = flat
-# {pair, stored epoch or "", stored seq or ""}.
+# Returns {lost, refused, writes}: lost = flat {partition, current owner or ""}, refused = flat
+# {pair, stored epoch or "", stored seq or ""}, writes = flat {owned partition, its write counter}.
 WRITE_WINDOW_LUA = """
 local md = KEYS[1]
 local maxlen, pairs_key = ARGV[1], ARGV[2]
 local nparts = tonumber(ARGV[3])
-local owned, dirty, lost, refused = {}, {}, {}, {}
+local owned, dirty, lost, refused, writes = {}, {}, {}, {}, {}
 for i = 0, nparts - 1 do
   local a = 4 + i * 3
   local owner = redis.call('HGET', md, 'owner:' .. ARGV[a])
   if owner == ARGV[a + 1] then
     owned[i] = true
+    table.insert(writes, ARGV[a])
+    table.insert(writes, redis.call('HINCRBY', md, 'writes:' .. ARGV[a], 1))
   else
     table.insert(lost, ARGV[a])
     table.insert(lost, owner or '')
@@ -101,7 +108,7 @@ for i = 0, nparts - 1 do
     redis.call('HSET', md, 'offset:' .. ARGV[a], ARGV[a + 2])
   end
 end
-return {lost, refused}
+return {lost, refused, writes}
 """
 
 
@@ -166,10 +173,11 @@ class PartitionWrite:
 
 @dataclass(frozen=True, slots=True)
 class WindowResult:
-    """Which partitions were lost to another owner, and which pairs were refused."""
+    """Which partitions were lost to another owner, which pairs were refused, the write counters."""
 
     lost: dict[int, str]  # partition -> the owner token Redis holds ("" = none: Redis lost it)
     refused: dict[str, Position | None]  # pair -> the position Redis holds (None: no state)
+    writes: dict[int, int] = field(default_factory=dict)  # owned partition -> its write counter now
 
     @property
     def clean(self) -> bool:
@@ -212,12 +220,13 @@ def window_script_args(
     return keys, argv
 
 
-def parse_result(reply: Sequence[Sequence[bytes]]) -> WindowResult:
+def parse_result(reply: Sequence[Sequence[Any]]) -> WindowResult:
     """The script's reply as a :class:`WindowResult`."""
-    lost_flat, refused_flat = reply
+    lost_flat, refused_flat, writes_flat = reply
     lost = {int(lost_flat[i]): lost_flat[i + 1].decode() for i in range(0, len(lost_flat), 2)}
     refused: dict[str, Position | None] = {}
     for i in range(0, len(refused_flat), 3):
         epoch, seq = refused_flat[i + 1].decode(), refused_flat[i + 2]
         refused[refused_flat[i].decode()] = (epoch, int(seq) if seq else 0) if epoch else None
-    return WindowResult(lost, refused)
+    writes = {int(writes_flat[i]): int(writes_flat[i + 1]) for i in range(0, len(writes_flat), 2)}
+    return WindowResult(lost, refused, writes)

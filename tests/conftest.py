@@ -1,5 +1,6 @@
 """Shared fixtures: one embedded Kafka + Redis for the whole test session."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -16,3 +17,9 @@ def infra() -> Iterator[EmbeddedInfra]:
     """
     with EmbeddedInfra() as started:
         yield started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def md_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """md_service processes started by tests keep their write marks here, not in the user's home."""
+    os.environ.setdefault("BOOKCAST_MD_STATE_DIR", str(tmp_path_factory.mktemp("md-state")))

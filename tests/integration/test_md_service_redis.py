@@ -297,3 +297,64 @@ def test_a_snapshot_is_always_the_book_at_the_seq_it_is_labelled_with(infra, pre
     assert inst.service.write_window(False, partitions=[0])  # seq 3, its snapshot fails again
     state, book = stored_book(infra.redis_url, prefix, PAIR)  # a reader: snapshot, then deltas after it
     assert state.seq == 3 and book.book == inst.service.streams[PAIR].book
+
+
+def copy_of_redis(infra, prefix: str) -> dict[bytes, bytes]:
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        return {key: client.dump(key) for key in client.keys(f"{prefix}:*")}
+    finally:
+        client.close()
+
+
+def roll_back(infra, prefix: str, saved: dict[bytes, bytes]) -> None:
+    """Redis as it was when ``saved`` was taken: a lagging replica promoted, an older RDB loaded."""
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        client.delete(*client.keys(f"{prefix}:*"))
+        for key, value in saved.items():
+            client.restore(key, 0, value, replace=True)
+    finally:
+        client.close()
+
+
+def test_a_redis_that_lost_confirmed_writes_is_noticed_after_a_restart(
+    infra, prefix, channel, tmp_path
+) -> None:
+    inst = Instance(infra, prefix, "a", state_dir=str(tmp_path))
+    inst.assign(0)
+    inst.events(1, 2)
+    inst.window()
+    saved = copy_of_redis(infra, prefix)
+    inst.events(3)
+    inst.window()  # seqs 2 and 3 reach every subscriber ...
+    inst.events(4)
+    inst.window()
+    epoch = inst.service.streams[PAIR].epoch
+    roll_back(infra, prefix, saved)  # ... and then Redis loses them; md_service restarts too
+    again = Instance(infra, prefix, "b", state_dir=str(tmp_path))
+    assert again.assign(0) == {0: 2}  # reading resumes where what Redis still holds ends
+    again.events(3, 4)
+    again.window()
+    stream = again.service.streams[PAIR]
+    published = [(decode_delta(d).epoch, decode_delta(d).seq) for d in channel()]
+    # not (epoch, 2) again with other content: a new epoch, whole book first
+    assert published == [(epoch, 1), (epoch, 2), (epoch, 3), (stream.epoch, 1)] and stream.epoch != epoch
+    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    assert state.epoch == stream.epoch and book.book == stream.book and book.book.depth("b") == 4
+    assert again.service.counters.writes_lost == 1
+
+
+def test_a_restart_without_lost_writes_continues_the_epoch(infra, prefix, channel, tmp_path) -> None:
+    inst = Instance(infra, prefix, "a", state_dir=str(tmp_path))
+    inst.assign(0)
+    inst.events(1, 2)
+    inst.window()
+    inst.window(check=True)  # a state-only write counts as a write too
+    epoch = inst.service.streams[PAIR].epoch
+    again = Instance(infra, prefix, "b", state_dir=str(tmp_path))
+    assert again.assign(0) == {0: 2}
+    again.events(3)
+    again.window()
+    assert [(decode_delta(d).epoch, decode_delta(d).seq) for d in channel()] == [(epoch, 1), (epoch, 2)]
+    assert again.service.counters.writes_lost == 0 and again.service.counters.epochs_started == 0

@@ -184,3 +184,22 @@ def test_a_periodic_snapshot_is_stored_only_for_the_position_it_describes(store,
     assert store.write_snapshots([SnapshotWrite(PAIR, 0, "me/1", "e1", 3, snap)]) == {PAIR}
     state, book = stored_book(infra.redis_url, prefix, PAIR)
     assert (state.seq, state.snap_seq) == (3, 3) and book.book == stream.book
+
+
+def test_every_write_counts_per_owned_partition_and_a_claim_reads_the_counts(store, prefix) -> None:
+    first = store.claim("a/1", [0, 1])
+    assert first.writes == {0: 0, 1: 0} and len(first.dataset) == 16
+    a, b = PairStream(PAIR, "e1", partition=0), PairStream(OTHER, "e2", partition=1)
+    out = step(a, 1, 100, 5)
+    result = store.write_window([PartitionWrite(0, "a/1", 1)], [out])
+    assert result.writes == {0: 1}  # only the partitions in the write
+    a.confirm(out)
+    outs = [step(a, 2, 100, 6), step(b, 1, 100, 1)]
+    assert store.write_window([PartitionWrite(0, "a/1", 2), PartitionWrite(1, "a/1", 1)], outs).writes == {
+        0: 2, 1: 1,
+    }  # fmt: skip
+    store.claim("b/2", [1])
+    zombie = store.write_window([PartitionWrite(0, "a/1", None), PartitionWrite(1, "a/1", None)], [])
+    assert zombie.lost == {1: "b/2"} and zombie.writes == {0: 3}  # a fenced write counts nothing
+    again = store.claim("c/3", [0, 1])
+    assert again.writes == {0: 3, 1: 1} and again.dataset == first.dataset  # one dataset, one id

@@ -80,3 +80,24 @@ def test_counters_export_as_plain_json() -> None:
     out = orjson.loads(orjson.dumps(counters.as_dict()))
     assert out["invalid"] == {"bad_side": 1} and out["events_invalid"] == 1
     assert 2.4 < out["publish_ms_p99"] < 2.6 and 0.7 < out["build_ms_p99"] < 0.9
+
+
+def test_write_marks_live_in_the_users_state_directory_unless_told_otherwise(tmp_path) -> None:
+    assert load({"XDG_STATE_HOME": "/var/x"}).state_dir == "/var/x/bookcast/md"
+    assert load({"BOOKCAST_MD_STATE_DIR": "off"}).state_dir == ""
+    assert load({"BOOKCAST_MD_STATE_DIR": str(tmp_path / "md")}).state_dir == str(tmp_path / "md")
+    assert (tmp_path / "md").is_dir()
+
+
+def test_an_unusable_state_directory_names_the_setting(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SettingError, match="BOOKCAST_MD_STATE_DIR"):
+        load({"BOOKCAST_MD_STATE_DIR": str(blocker / "md")})
+
+
+def test_the_xseq_jump_bound_is_a_setting() -> None:
+    assert load({}).max_xseq_jump == 1_000_000
+    assert load({"BOOKCAST_MD_MAX_XSEQ_JUMP": "5000"}).max_xseq_jump == 5000
+    with pytest.raises(SettingError, match="BOOKCAST_MD_MAX_XSEQ_JUMP"):
+        load({"BOOKCAST_MD_MAX_XSEQ_JUMP": "0"})

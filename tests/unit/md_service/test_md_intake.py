@@ -255,3 +255,12 @@ def test_poison_floods_log_one_line_per_kind_per_interval(caplog) -> None:
     assert "(499 more of this kind since the last such line, not logged)" in lines[2]
     assert rig.counters.invalid == {"xseq_jump": 501} and rig.counters.events_late == 1
     assert rig.counters.events_duplicate == 499
+
+
+def test_a_pair_restored_in_a_partition_redis_lost_writes_of_continues_in_a_new_epoch() -> None:
+    rig = Rig(stored={PAIR: (StoredState("e9", 12, 40, 10), LocalBook(PAIR))})
+    rig.ownership.partitions[0].behind = True  # the claim found Redis behind our write marks
+    rig.feed(ev(41))
+    stream = rig.ownership.streams[PAIR]
+    assert stream.epoch != "e9" and stream.full_next and stream.stored == ("e9", 12)
+    assert stream.xseq == 41 and rig.counters.epochs_started == 1
