@@ -4,7 +4,9 @@ The parent holds no connection. It raises the open-files limit (the workers inhe
 lays out connections over worker processes (spawned, so nothing is forked mid-thread),
 starts them together, prints one progress line for all of them, turns Ctrl-C/SIGTERM into
 a clean stop, merges their counters and histograms and prints the report (and writes it
-as JSON with ``--json``).
+as JSON with ``--json``). With ``--timeline FILE`` it also writes every round of the
+workers' reports as one JSON line (:mod:`clients.load.timeline`), which is how a benchmark
+driving the command (``bookcast bench realistic``) reads what happened when.
 
 Exit codes: 0 the run completed and received data; 1 nothing could be received (no
 connection, or no frame at all), or a worker failed; 2 bad settings or limits.
@@ -30,8 +32,9 @@ import orjson
 from clients.load.config import LoadConfig, build_parser, fetch_pool, load_config, plan_workers
 from clients.load.limits import ephemeral_ports, needed_per_process, raise_fd_limit
 from clients.load.report import LoadReport, WorkerResult, progress_line
-from clients.load.stats import Latencies, LoadCounters
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
 from clients.load.status import StatusPublisher, load_status
+from clients.load.timeline import Timeline
 from clients.load.worker import WorkerPlan, worker_main
 from mdcore.settings import SettingError
 
@@ -83,15 +86,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_limits(cfg: LoadConfig, processes: int) -> bool:
     """Raise the open-files limit for the workers; False (after explaining) if it cannot be enough."""
-    limit = raise_fd_limit(needed_per_process(cfg.connections, processes))
+    total = cfg.total_connections
+    limit = raise_fd_limit(needed_per_process(total, processes))
     if limit.soft != limit.soft_before:
         log.info("raised the open-files limit from %d to %d", limit.soft_before, limit.soft)
     if not limit.enough:
-        print(f"bookcast load: {limit.explain(cfg.connections, processes)}", file=sys.stderr)
+        print(f"bookcast load: {limit.explain(total, processes)}", file=sys.stderr)
         return False
     ports = ephemeral_ports()
     routes = math.lcm(len(cfg.urls), max(1, len(cfg.sources)))  # distinct (source, URL) combinations
-    per_route = -(-cfg.connections // routes)
+    per_route = -(-total // routes)
     if ports is not None and per_route > ports:
         print(
             f"bookcast load: warning: {per_route:,} connections from one local address to one "
@@ -126,11 +130,12 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
         if cfg.redis_url
         else None
     )
+    timeline = Timeline.open(cfg.timeline) if cfg.timeline else None
     try:
         _wait_ready(results, workers, len(plans))
         start_at.value = time.monotonic() + START_MARGIN
         go.set()
-        progress = _Progress(cfg, start_at.value, status)
+        progress = _Progress(cfg, start_at.value, status, timeline)
         overdue = start_at.value + cfg.duration + FINISH_GRACE
         while len(finals) < len(plans):
             now = time.monotonic()
@@ -153,6 +158,8 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
     finally:
         if status is not None:
             status.close()
+        if timeline is not None:
+            timeline.close()
         stop.set()
         go.set()
         for process in workers:
@@ -161,36 +168,67 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
                 process.kill()
                 process.join()
     latencies = Latencies()
+    times = ConnTimes()
     results_list = []
     for index in range(len(plans)):
         final = finals[index]
         latencies.add_encoded(final["latencies"])
+        times.add_encoded(final["times"])
         results_list.append(
             WorkerResult(
                 index, LoadCounters.from_dict(final["counters"]), final["elapsed"], final["cpu_seconds"],
                 final["connections"], final["connected_at_end"], final["all_open_after"],
+                final["synced_at_end"], {g: GroupTally(**t) for g, t in final["groups"].items()},
             )
         )  # fmt: skip
     return LoadReport(
         urls=cfg.urls,
-        connections=cfg.connections,
-        pairs_per_connection=cfg.pairs_per_connection,
+        connections=cfg.total_connections,
+        pairs_per_connection=pairs_label(cfg),
         duration=cfg.duration,
         workers=results_list,
         latencies=latencies,
         verifying_connections=sum(spec.verify for plan in plans for spec in plan.specs),
+        times=times,
     )
+
+
+def pairs_label(cfg: LoadConfig) -> str:
+    """What each connection follows, for the report: ``3``, ``1-5 drawn (zipf 1)`` (+ all-pairs ones)."""
+    if cfg.pairs is not None:
+        label = str(len(cfg.pairs))
+    elif cfg.pairs_max > cfg.pairs_per_connection:
+        label = f"{cfg.pairs_per_connection}-{cfg.pairs_max}"
+    else:
+        label = str(cfg.pairs_per_connection)
+    if cfg.zipf is not None:
+        label += f" drawn (zipf {cfg.zipf:g})"
+    if cfg.all_pairs:
+        label += f", +{cfg.all_pairs} on every pair"
+    return label
 
 
 class _Progress:
     """Merges the workers' reports: one status per round (with a bus), one line per progress interval."""
 
-    def __init__(self, cfg: LoadConfig, start: float, status: StatusPublisher | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LoadConfig,
+        start: float,
+        status: StatusPublisher | None = None,
+        timeline: Timeline | None = None,
+    ) -> None:
         self._cfg = cfg
         self._start = start
         self._status = status
+        self._timeline = timeline
         self._counters: dict[int, LoadCounters] = {}
         self._open: dict[int, int] = {}
+        self._synced: dict[int, int] = {}
+        self._synced_ns: dict[int, int] = {}
+        self._all_open: dict[int, float | None] = {}
+        self._groups: dict[int, dict[str, dict[str, int]]] = {}
+        self._times = ConnTimes()  # this round's handshakes and syncs
         self._interval = Latencies()  # this round's
         self._line = Latencies()  # since the last progress line
         self._last = LoadCounters()
@@ -203,6 +241,12 @@ class _Progress:
         self._counters[worker] = LoadCounters.from_dict(payload["counters"])
         self._open[worker] = payload["open"]
         self._interval.add_encoded(payload["latencies"])
+        if "times" in payload:
+            self._times.add_encoded(payload["times"])
+        self._synced[worker] = payload.get("synced", 0)
+        self._synced_ns[worker] = payload.get("synced_ns", 0)
+        self._all_open[worker] = payload.get("all_open_after")
+        self._groups[worker] = payload.get("groups", {})
         self._seen.add(worker)
         if len(self._seen) == self._workers_expected():
             self._round()
@@ -222,9 +266,18 @@ class _Progress:
                     total, self._round_last, sum(self._open.values()), self._cfg.connections, self._interval,
                 )
             )  # fmt: skip
+        if self._timeline is not None:
+            self._timeline.write(
+                elapsed=now - self._start, open_now=sum(self._open.values()),
+                synced=sum(self._synced.values()), connections=self._cfg.total_connections,
+                synced_ns=max(self._synced_ns.values(), default=0), counters=total,
+                latencies=self._interval, times=self._times, groups=self._merged_groups(),
+                all_open_after=self._all_open_after(),
+            )  # fmt: skip
         self._round_last, self._round_time = total, now
         self._line.add(self._interval)
         self._interval.reset()
+        self._times.reset()
         self._seen.clear()
         if now - self._last_time < self._cfg.progress_interval - self._cfg.report_interval / 2:
             return  # rounds come faster than lines when there is a status bus
@@ -236,6 +289,18 @@ class _Progress:
             print(line, file=sys.stderr, flush=True)
         self._last, self._last_time = total, now
         self._line.reset()
+
+    def _all_open_after(self) -> float | None:
+        """Seconds from the start until every worker had opened each of its connections once."""
+        values = [self._all_open.get(w) for w in range(self._workers_expected())]
+        return None if any(v is None for v in values) else max(v for v in values if v is not None)
+
+    def _merged_groups(self) -> dict[str, GroupTally]:
+        merged: dict[str, GroupTally] = {}
+        for groups in self._groups.values():
+            for name, tally in groups.items():
+                merged.setdefault(name, GroupTally()).add(GroupTally(**tally))
+        return merged
 
 
 def _wait_ready(results: Any, workers: list[multiprocessing.process.BaseProcess], count: int) -> None:

@@ -59,25 +59,12 @@ class LoadConnection(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        protocol = self._protocol
-        protocol.receive_data(data)
-        now = self._clock()
-        checker = self.checker
-        for event in protocol.events_received():
-            if type(event) is Frame:
-                if event.opcode is _TEXT and event.fin:
-                    checker.on_frame(event.data, now)
-                elif event.opcode is _TEXT or event.opcode is _CONT:
-                    self._fragment(event, now)
-            elif isinstance(event, Response):
-                self._handshake_done(now)
-        for op in checker.take_ops():
-            protocol.send_text(op)
-        self._flush()
+        self._protocol.receive_data(data)
+        self._events()
 
     def eof_received(self) -> bool | None:
         self._protocol.receive_eof()
-        self._flush()
+        self._events()  # a refusal without Content-Length ends at EOF: its response is only complete now
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -107,10 +94,28 @@ class LoadConnection(asyncio.Protocol):
 
     # --- internals -------------------------------------------------------------------
 
+    def _events(self) -> None:
+        protocol = self._protocol
+        now = self._clock()
+        checker = self.checker
+        for event in protocol.events_received():
+            if type(event) is Frame:
+                if event.opcode is _TEXT and event.fin:
+                    checker.on_frame(event.data, now)
+                elif event.opcode is _TEXT or event.opcode is _CONT:
+                    self._fragment(event, now)
+            elif isinstance(event, Response):
+                self._handshake_done(now)
+        if protocol.state is State.OPEN:
+            for op in checker.take_ops():
+                protocol.send_text(op)
+        self._flush()
+
     def _handshake_done(self, now_ns: int) -> None:
         protocol = self._protocol
         if protocol.state is State.OPEN:
-            protocol.send_text(self.checker.subscribe_op(now_ns))
+            for op in self.checker.subscribe_ops(now_ns):
+                protocol.send_text(op)
             if not self.opened.done():
                 self.opened.set_result(None)
             return

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.load.stats import Latencies, LoadCounters, summarize
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters, summarize
 
 SATURATED = 0.9  # a worker busier than this share of one CPU may itself be the bottleneck
 
@@ -23,6 +23,8 @@ class WorkerResult:
     connections: int
     connected_at_end: int
     all_open_after: float | None
+    synced_at_end: int = 0
+    groups: dict[str, GroupTally] = field(default_factory=dict)
 
     @property
     def cpu_share(self) -> float:
@@ -35,12 +37,13 @@ class LoadReport:
 
     urls: Sequence[str]
     connections: int
-    pairs_per_connection: int
+    pairs_per_connection: int | str
     duration: float
     workers: list[WorkerResult]
     latencies: Latencies
     verifying_connections: int
     started_at: float = field(default_factory=time.time)
+    times: ConnTimes = field(default_factory=ConnTimes)
 
     @property
     def totals(self) -> LoadCounters:
@@ -57,6 +60,25 @@ class LoadReport:
         return value / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
+    def groups(self) -> dict[str, GroupTally]:
+        merged: dict[str, GroupTally] = {}
+        for worker in self.workers:
+            for name, tally in worker.groups.items():
+                merged.setdefault(name, GroupTally()).add(tally)
+        return merged
+
+    def per_connection(self, tally: GroupTally) -> dict[str, float | int | None]:
+        """Frames each connection received per second, and deltas per frame: what one client pays."""
+        frames_per_s = (
+            tally.frames / tally.connections / self.elapsed if tally.connections and self.elapsed else 0.0
+        )
+        return {
+            **tally.as_dict(),
+            "frames_per_connection_per_s": round(frames_per_s, 3),
+            "deltas_per_frame": round(tally.deltas / tally.frames, 3) if tally.frames else None,
+        }
+
+    @property
     def saturated(self) -> list[int]:
         """Workers that were (nearly) always busy: their figures are the generator's limit."""
         return [w.worker for w in self.workers if w.cpu_share >= SATURATED]
@@ -64,9 +86,11 @@ class LoadReport:
     def as_dict(self) -> dict[str, Any]:
         t = self.totals
         all_open = [w.all_open_after for w in self.workers]
+        all_open_after = None if None in all_open else round(max(all_open, default=0.0), 3)  # type: ignore[type-var]
+        everyone = GroupTally(self.connections, t.frames, t.deltas)
         return {
             "tool": "bookcast load",
-            "report_version": 1,
+            "report_version": 2,
             "started_at": self.started_at,
             "urls": list(self.urls),
             "connections": self.connections,
@@ -82,9 +106,15 @@ class LoadReport:
             "bytes_per_s": round(self.rate(t.bytes), 1),
             "deltas": t.deltas,
             "snapshots": t.snapshots,
+            "frames_per_connection_per_s": self.per_connection(everyone)["frames_per_connection_per_s"],
+            "deltas_per_frame": self.per_connection(everyone)["deltas_per_frame"],
             "latency_ms": {
                 "exchange_to_receipt": summarize(self.latencies.exchange),
                 "window_to_receipt": summarize(self.latencies.window),
+                "handshake": summarize(self.times.handshake),
+                "first_sync": summarize(self.times.first_sync),
+                "resync_after_disconnect": summarize(self.times.resync),
+                "subscribe_to_synced": summarize(self.times.subscribed),
             },
             "gaps": t.gaps,
             "epoch_changes": t.epoch_changes,
@@ -94,8 +124,21 @@ class LoadReport:
             "verified_messages": t.verified,
             "verifying_connections": self.verifying_connections,
             "connect_failures": t.connect_failures,
+            "connects": t.connects,
+            "connects_per_s": round(self.connections / all_open_after, 1) if all_open_after else None,
+            "refusals": t.refusals,
+            "refusals_by_status": {"503": t.refusals_503, "429": t.refusals_429},
+            "refused_then_connected": t.refused_then_connected,
             "connected_at_end": sum(w.connected_at_end for w in self.workers),
-            "all_connected_after_s": None if None in all_open else round(max(all_open, default=0.0), 3),  # type: ignore[type-var]
+            "synced_at_end": sum(w.synced_at_end for w in self.workers),
+            "all_connected_after_s": all_open_after,
+            "resynced_after_disconnect": t.resynced,
+            "since": {
+                "subscribes": t.since_subscribes,
+                "recovered": t.recovered_answers,
+                "not_recovered": t.recovery_misses,
+            },
+            "groups": {name: self.per_connection(tally) for name, tally in sorted(self.groups.items())},
             "counters": t.as_dict(),
             "per_process": [
                 {
@@ -119,11 +162,23 @@ class LoadReport:
             f"  frames   {d['frames']:>12,}  {d['frames_per_s']:>12,.0f}/s",
             f"  messages {d['messages']:>12,}  {d['messages_per_s']:>12,.0f}/s",
             f"  bytes    {d['bytes']:>12,}  {d['bytes_per_s'] / 1e6:>12,.2f} MB/s",
-            f"  latency (ms)       {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'count':>10}",
         ]
+        for name, g in d["groups"].items():
+            per_frame = "-" if g["deltas_per_frame"] is None else f"{g['deltas_per_frame']:.2f}"
+            lines.append(
+                f"  {name:<10} {g['connections']:>6,} connections: {g['frames_per_connection_per_s']:.2f} "
+                f"frames/s each, {per_frame} deltas per frame"
+            )
+        lines.append(
+            f"  latency (ms)       {'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'count':>10}"
+        )
         for label, key in (
             ("exchange -> recv", "exchange_to_receipt"),
             ("window   -> recv", "window_to_receipt"),
+            ("handshake", "handshake"),
+            ("first sync", "first_sync"),
+            ("resync (drop)", "resync_after_disconnect"),
+            ("subscribe->sync", "subscribe_to_synced"),
         ):
             s = d["latency_ms"][key]
             if not s["count"]:
@@ -138,10 +193,21 @@ class LoadReport:
             f"disconnects {d['disconnects']}  checksum failures {d['checksum_failures']} "
             f"({d['verified_messages']:,} messages verified on {d['verifying_connections']} connections)"
         )
+        connects = "" if d["connects_per_s"] is None else f" ({d['connects_per_s']:,.0f}/s while opening)"
         lines.append(
-            f"  connected {d['connected_at_end']:,}/{self.connections:,} at the end, "
-            f"{d['connect_failures']:,} failed attempts, snapshots {d['snapshots']:,}, deltas {d['deltas']:,}"
+            f"  connected {d['connected_at_end']:,}/{self.connections:,} at the end{connects}, "
+            f"{d['connect_failures']:,} failed attempts, {d['refusals']:,} refused for load "
+            f"(503: {d['refusals_by_status']['503']:,}, 429: {d['refusals_by_status']['429']:,}; "
+            f"{d['refused_then_connected']:,} of those connections got in later), "
+            f"snapshots {d['snapshots']:,}, deltas {d['deltas']:,}"
         )
+        since = d["since"]
+        if since["subscribes"]:
+            lines.append(
+                f"  reconnects with since: {since['subscribes']:,} subscribes, {since['recovered']:,} "
+                f"recovered, {since['not_recovered']:,} answered with snapshots; "
+                f"{d['resynced_after_disconnect']:,} connections synced again after a drop"
+            )
         busy = ", ".join(f"{w.cpu_share:.0%}" for w in self.workers)
         lines.append(f"  generator CPU per process: {busy}")
         if self.saturated:

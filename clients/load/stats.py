@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from clients.latency import HIGHEST_US, LatencyPair, summarize
+from hdrh.histogram import HdrHistogram
 
-__all__ = ["HIGHEST_US", "Latencies", "LoadCounters", "summarize"]
+from clients.latency import HIGHEST_US, LatencyPair, new_histogram, summarize
+
+__all__ = ["HIGHEST_US", "ConnTimes", "GroupTally", "Latencies", "LoadCounters", "summarize"]
 
 
 @dataclass(slots=True)
@@ -35,9 +37,19 @@ class LoadCounters:
     errors: int = 0  # "error" messages from the gateway
     bad_frames: int = 0  # frames that are not JSON, or messages missing fields
     connects: int = 0  # connections opened and subscribed
-    connect_failures: int = 0  # attempts that failed (refused, timed out, handshake rejected)
+    connect_failures: int = (
+        0  # attempts that failed (TCP refused, timed out, handshake rejected), not refusals
+    )
+    refusals: int = 0  # handshakes the gateway answered 503 or 429 (load shedding): retried after Retry-After
+    refusals_503: int = 0
+    refusals_429: int = 0
+    refused_then_connected: int = 0  # connections refused at least once that later connected
     disconnects: int = 0  # open connections lost before the end of the run
     negative_latency: int = 0  # receipt before the message's time (clocks apart): counted as 0
+    since_subscribes: int = 0  # subscribes that carried positions (`since`) after a reconnect
+    recovered_answers: int = 0  # ... answered "recovered": true (no snapshot needed)
+    recovery_misses: int = 0  # ... answered "recovered": false (snapshots follow)
+    resynced: int = 0  # connections fully synced again after a disconnect
 
     def add(self, other: LoadCounters) -> None:
         for f in fields(self):
@@ -52,3 +64,63 @@ class LoadCounters:
 
 
 Latencies = LatencyPair  # exchange and window histograms of one process or of the whole run
+
+
+class ConnTimes:
+    """How long connections took (µs): the handshake, the first full sync, the sync after a disconnect.
+
+    ``first_sync`` runs from the connection's first attempt to every pair synced;
+    ``resync`` from the moment a connection was lost to every pair synced again (recovered
+    with ``since`` or by snapshot) — what a gateway restart costs each client, its own
+    reconnect backoff included; ``subscribed`` from a (re)connection's subscribe to every
+    pair synced — the gateway's part of it.
+    """
+
+    __slots__ = ("first_sync", "handshake", "resync", "subscribed")
+    NAMES = ("handshake", "first_sync", "resync", "subscribed")
+
+    def __init__(self) -> None:
+        self.handshake = new_histogram()
+        self.first_sync = new_histogram()
+        self.resync = new_histogram()
+        self.subscribed = new_histogram()
+
+    @staticmethod
+    def record(histogram: HdrHistogram, ns: int) -> None:
+        histogram.record_value(min(max(1, ns // 1000), HIGHEST_US))
+
+    def encode(self) -> dict[str, bytes]:
+        return {name: getattr(self, name).encode() for name in self.NAMES}
+
+    def add_encoded(self, encoded: dict[str, bytes]) -> None:
+        for name in self.NAMES:
+            if name in encoded:
+                getattr(self, name).decode_and_add(encoded[name])
+
+    def add(self, other: ConnTimes) -> None:
+        for name in self.NAMES:
+            getattr(self, name).add(getattr(other, name))
+
+    def reset(self) -> None:
+        for name in self.NAMES:
+            getattr(self, name).reset()
+
+    def summary(self) -> dict[str, dict[str, float | int]]:
+        return {name: summarize(getattr(self, name)) for name in self.NAMES}
+
+
+@dataclass(slots=True)
+class GroupTally:
+    """Frames and deltas of one group of connections (drawn, all-pairs, …): frames per client apart."""
+
+    connections: int = 0
+    frames: int = 0
+    deltas: int = 0
+
+    def add(self, other: GroupTally) -> None:
+        self.connections += other.connections
+        self.frames += other.frames
+        self.deltas += other.deltas
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)

@@ -1,10 +1,13 @@
 """One load-generator process: many connections on one event loop, reporting to the parent.
 
 Each connection is kept open for the whole run: opened (at most ``open_concurrency`` at a
-time, paced by the ramp), reopened with jittered backoff if it fails or drops. Every
-``interval`` seconds the process sends the parent its counters and the latencies of the
-interval; at the end it closes every connection cleanly and sends its totals, with its
-histograms encoded so the parent can merge them exactly.
+time, paced by the ramp), reopened with jittered backoff if it fails or drops, and after a
+drop subscribed with ``since`` so the gateway can replay what it missed. A handshake the
+gateway refuses for load (HTTP 503/429) is counted apart from failures and retried no
+sooner than its ``Retry-After``, with jitter above it. Every ``interval`` seconds the
+process sends the parent its counters, the latencies of the interval and how many of its
+connections are synced; at the end it closes every connection cleanly and sends its
+totals, with its histograms encoded so the parent can merge them exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from websockets.uri import parse_uri
 from clients.backoff import Backoff
 from clients.load.checker import StreamChecker
 from clients.load.connection import LoadConnection, open_connection
-from clients.load.stats import Latencies, LoadCounters
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
+from clients.refusal import handshake_refusal
 
 log = logging.getLogger("clients.load")
 
@@ -44,6 +48,7 @@ class ConnSpec:
     pairs: tuple[str, ...]
     verify: bool  # keep full books and verify every checksum (a sample of connections)
     source: str | None = None  # local address to connect from (None: the system's choice)
+    group: str = "spread"  # how its pairs were chosen (spread, drawn, listed, all-pairs): reported apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +70,19 @@ class Worker:
         self.counters = LoadCounters()
         self.interval = Latencies()  # the checkers record here; folded into `total` per interval
         self.total = Latencies()
+        self.times = ConnTimes()  # handshakes and syncs of the interval, folded into `total_times`
+        self.total_times = ConnTimes()
+        self.groups: dict[str, GroupTally] = {}
+        self.checkers: list[StreamChecker] = []
+        for spec in plan.specs:
+            tally = self.groups.setdefault(spec.group, GroupTally())
+            tally.connections += 1
+            self.checkers.append(
+                StreamChecker(spec.pairs, self.counters, self.interval, spec.verify, self.times, tally)
+            )
         self.open: set[LoadConnection] = set()
         self.all_open_at: float | None = None
+        self._started = 0.0
         self._opened_once = 0
         self._ending = False
 
@@ -77,12 +93,14 @@ class Worker:
         delay = start_at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         cpu0 = _cpu_seconds()
         gate = asyncio.Semaphore(plan.open_concurrency)
         tasks = [
-            loop.create_task(self._keep_open(spec, gate, started + (i / plan.ramp if plan.ramp else 0.0)))
-            for i, spec in enumerate(plan.specs)
+            loop.create_task(
+                self._keep_open(spec, checker, gate, started + (i / plan.ramp if plan.ramp else 0.0))
+            )
+            for i, (spec, checker) in enumerate(zip(plan.specs, self.checkers, strict=True))
         ]
         deadline = started + plan.duration
         next_report = started + plan.interval
@@ -99,48 +117,70 @@ class Worker:
         connected = len(self.open)
         self._ending = True
         await self._close_all(tasks)
-        self.total.exchange.add(self.interval.exchange)
-        self.total.window.add(self.interval.window)
+        self.total.add(self.interval)
+        self.total_times.add(self.times)
         return {
             "counters": self.counters.as_dict(),
             "latencies": self.total.encode(),
+            "times": self.total_times.encode(),
+            "groups": {name: tally.as_dict() for name, tally in self.groups.items()},
             "elapsed": elapsed,
             "cpu_seconds": cpu,
             "connections": len(plan.specs),
             "connected_at_end": connected,
+            "synced_at_end": self.synced_count(),
             "all_open_after": None if self.all_open_at is None else self.all_open_at - started,
         }
 
-    def _progress(self) -> dict[str, Any]:
-        encoded = self.interval.encode()
-        self.total.exchange.add(self.interval.exchange)
-        self.total.window.add(self.interval.window)
-        self.interval.reset()
-        return {"counters": self.counters.as_dict(), "latencies": encoded, "open": len(self.open)}
+    def synced_count(self) -> int:
+        """Connections whose every pair is synced right now."""
+        return sum(1 for checker in self.checkers if checker.waiting == 0)
 
-    async def _keep_open(self, spec: ConnSpec, gate: asyncio.Semaphore, not_before: float) -> None:
+    def _progress(self) -> dict[str, Any]:
+        encoded, times = self.interval.encode(), self.times.encode()
+        self.total.add(self.interval)
+        self.total_times.add(self.times)
+        self.interval.reset()
+        self.times.reset()
+        return {
+            "counters": self.counters.as_dict(),
+            "latencies": encoded,
+            "times": times,
+            "open": len(self.open),
+            "synced": self.synced_count(),
+            "synced_ns": max((c.synced_ns for c in self.checkers), default=0),
+            "groups": {name: tally.as_dict() for name, tally in self.groups.items()},
+            "all_open_after": None if self.all_open_at is None else self.all_open_at - self._started,
+        }
+
+    async def _keep_open(
+        self, spec: ConnSpec, checker: StreamChecker, gate: asyncio.Semaphore, not_before: float
+    ) -> None:
         """Hold one connection open for the whole run, reopening it when it fails or drops."""
         uri = parse_uri(spec.url)
         rand = random.Random(spec.index)
         attempt = 0
+        refused = False
         delay = not_before - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        checker.started_ns = time.time_ns()
         while not self._ending:
-            checker = StreamChecker(spec.pairs, self.counters, self.interval, spec.verify)
             try:
                 async with gate:
+                    began = time.monotonic_ns()
                     connection = await open_connection(uri, checker, self.plan.open_timeout, spec.source)
             except (OSError, TimeoutError, InvalidHandshake) as exc:
-                self.counters.connect_failures += 1
-                if self.counters.connect_failures <= 5 or self.counters.connect_failures % 1000 == 0:
-                    log.warning(
-                        "connection %d to %s failed: %s", spec.index, spec.url, exc or type(exc).__name__
-                    )
-                await asyncio.sleep(RECONNECT.delay(attempt, rand.random))
+                wait, was_refused = self._failed(spec, exc, attempt, rand)
+                refused = refused or was_refused
                 attempt += 1
+                await asyncio.sleep(wait)
                 continue
+            ConnTimes.record(self.times.handshake, time.monotonic_ns() - began)
             self.counters.connects += 1
+            if refused:
+                self.counters.refused_then_connected += 1
+                refused = False
             self.open.add(connection)
             self._opened_once += 1
             if self._opened_once == len(self.plan.specs) and self.all_open_at is None:
@@ -152,8 +192,33 @@ class Worker:
                 self.open.discard(connection)
             if connection.closing or self._ending:
                 return
+            checker.connection_lost(time.time_ns())
             self.counters.disconnects += 1
             await asyncio.sleep(RECONNECT.delay(0, rand.random))
+
+    def _failed(
+        self, spec: ConnSpec, exc: BaseException, attempt: int, rand: random.Random
+    ) -> tuple[float, bool]:
+        """Count a failed attempt: (seconds to wait before the next, whether it was a refusal for load).
+
+        A refusal's ``Retry-After`` is the floor of the wait, with jitter above it.
+        """
+        counters = self.counters
+        refusal = handshake_refusal(exc)
+        if refusal is not None:
+            counters.refusals += 1
+            if refusal.status == 503:
+                counters.refusals_503 += 1
+            elif refusal.status == 429:
+                counters.refusals_429 += 1
+            if counters.refusals <= 3 or counters.refusals % 1000 == 0:
+                log.info("connection %d refused (%d, Retry-After %s)", spec.index, refusal.status,
+                         refusal.retry_after)  # fmt: skip
+            return RECONNECT.after_refusal(attempt, refusal.retry_after, rand.random), True
+        counters.connect_failures += 1
+        if counters.connect_failures <= 5 or counters.connect_failures % 1000 == 0:
+            log.warning("connection %d to %s failed: %s", spec.index, spec.url, exc or type(exc).__name__)
+        return RECONNECT.delay(attempt, rand.random), False
 
     async def _close_all(self, tasks: list[asyncio.Task[None]]) -> None:
         """Close every connection cleanly (1000), abort what does not close in time."""

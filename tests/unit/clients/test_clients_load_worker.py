@@ -114,3 +114,31 @@ async def test_a_connection_can_come_from_a_chosen_local_address(server) -> None
     assert conn.ws.remote_address[0] == "127.0.0.2"
     stop.set()
     assert (await task)["counters"]["connects"] == 1
+
+
+async def test_a_dropped_connection_comes_back_with_since_and_counts_its_resync(server) -> None:
+    worker = Worker(plan(server.url, connections=1, pairs=("BTC-USD", "ETH-USD"), verify=True))
+    stop, reports, task = await start(worker)
+    books = {p: SourceBook.with_depth(p) for p in ("BTC-USD", "ETH-USD")}
+    first = await server.accept()
+    await first.subscribed(await first.expect("subscribe"))
+    await first.send(*(b.snapshot() for b in books.values()))
+    await first.send(*(b.bump() for b in books.values()))
+    await until(lambda: worker.synced_count() == 1 and worker.counters.deltas == 2, "synced")
+    first.drop()
+    missed = [b.bump() for b in books.values()]
+    second = await server.accept()
+    op = await second.expect("subscribe")
+    assert op["since"] == {p: {"epoch": "e1", "seq": 101} for p in books}
+    await second.subscribed(op, recovered=True)
+    await second.send(*missed)
+    await until(lambda: worker.counters.resynced == 1, "synced again")
+    await until(lambda: any(r["synced"] == 1 and r["synced_ns"] for r in reports[1:]), "a report")
+    stop.set()
+    final = await task
+    c = final["counters"]
+    assert (c["disconnects"], c["since_subscribes"], c["recovered_answers"], c["snapshots"]) == (1, 1, 1, 2)
+    assert (c["deltas"], c["gaps"], c["checksum_failures"]) == (4, 0, 0)
+    assert final["synced_at_end"] == 1 and final["groups"] == {
+        "spread": {"connections": 1, "frames": 5, "deltas": 4}  # acks, snapshots, deltas, replay
+    }
