@@ -43,6 +43,13 @@ class GatewayConfig:
     low_water_bytes: int = 64 * KIB  # … and below this it is healed with snapshots
     slow_close_s: float = 10.0  # stale this long: closed with 4008
     send_buffer_bytes: int = 0  # SO_SNDBUF of client sockets; 0 = the OS default
+    # frames: a window's burst of deltas leaves as one frame per client (gateway.frame_clock)
+    frame_quiet_ms: float = 5.0  # the burst is over when no delta came for this long …
+    frame_hold_ms: float = 30.0  # … or this long after its first delta (both 0: every loop turn)
+    # overload (gateway.overload): refuse handshakes while the event loop runs this late …
+    overload_enter_ms: float = 150.0  # (0: never refuse for lag)
+    overload_leave_ms: float = 50.0  # … until it has been at most this late …
+    overload_hold_s: float = 2.0  # … for this long
     # heartbeats and timers
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
@@ -103,6 +110,15 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
             f"BOOKCAST_GATEWAY_LOW_WATER={low} must be below BOOKCAST_GATEWAY_HIGH_WATER={high}"
         )
     ping_dead = env_float(env, "BOOKCAST_GATEWAY_REDIS_DEAD_S", 3.0, 0.2, 600)
+    overload_enter = env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_ENTER_MS", 150.0, 0.0, 60_000)
+    overload_leave = env_float(
+        env, "BOOKCAST_GATEWAY_OVERLOAD_LEAVE_MS", min(50.0, overload_enter), 0.0, 60_000
+    )
+    if overload_leave > overload_enter:
+        raise SettingError(
+            f"BOOKCAST_GATEWAY_OVERLOAD_LEAVE_MS={overload_leave:g} must not exceed "
+            f"BOOKCAST_GATEWAY_OVERLOAD_ENTER_MS={overload_enter:g}"
+        )
     return GatewayConfig(
         redis_url=redis_url,
         host=args.host or env_str(env, "BOOKCAST_GATEWAY_HOST", "127.0.0.1"),
@@ -125,6 +141,11 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         send_buffer_bytes=env_int(env, "BOOKCAST_GATEWAY_SEND_BUFFER", 0, 0, 1 << 30),
         ping_interval_s=env_float(env, "BOOKCAST_GATEWAY_PING_INTERVAL_S", 20.0, 0.1, 3600),
         ping_timeout_s=env_float(env, "BOOKCAST_GATEWAY_PING_TIMEOUT_S", 20.0, 0.1, 3600),
+        frame_quiet_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_QUIET_MS", 5.0, 0.0, 1000),
+        frame_hold_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_HOLD_MS", 30.0, 0.0, 1000),
+        overload_enter_ms=overload_enter,
+        overload_leave_ms=overload_leave,
+        overload_hold_s=env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_HOLD_S", 2.0, 0.0, 600),
         linger_s=env_float(env, "BOOKCAST_GATEWAY_LINGER_S", 5.0, 0.0, 3600),
         recent_deltas=env_int(env, "BOOKCAST_GATEWAY_RECENT", 200, 0, 1_000_000),
         recovery_wait_s=env_float(env, "BOOKCAST_GATEWAY_RECOVERY_WAIT_S", 2.0, 0.0, 60),

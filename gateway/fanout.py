@@ -1,11 +1,16 @@
 """The fan-out: sessions grouped by subscription set, deltas packed into one frame per group.
 
-Deltas applied during one event-loop turn are *pending*; at the end of the turn
-(:meth:`FanOut.flush`, scheduled with ``call_soon``) every group whose pairs moved gets one
-frame holding all of its pairs' new deltas, in order (``mdcore.codec.pack_frame`` of the
-bytes md_service published). Groups whose sets share the same moved pairs share the same
-frame, so each distinct frame is encoded once, and the per-client work is one transport
-write. A window's deltas for many pairs therefore cost each client one frame, not one per pair.
+Applied deltas are *pending* until the window's burst is over (``gateway.frame_clock``;
+with no clock, until the end of the event-loop turn). Then :meth:`FanOut.flush` gives every
+group whose pairs moved one frame holding all of its pairs' new deltas, in order
+(``mdcore.codec.pack_frame`` of the bytes md_service published). Groups whose sets share
+the same moved pairs share the same frame, so each distinct frame is encoded once, and the
+per-client work is one transport write. A window's deltas for many pairs therefore cost
+each client one frame, not one per pair or per md_service slot.
+
+A client just sent a snapshot (or a replay) at seq S of a pair already holds every pending
+delta of that pair up to S: its *floor* (:meth:`FanOut.floor`) makes the next flush write
+it only the deltas after S, so the stream after a snapshot always continues at S+1.
 
 Only sessions that keep up are group members: a stale one is taken out by ``gateway.slow``
 and put back after its snapshots.
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from websockets.protocol import OPEN
 
 from gateway.counters import Counters
+from gateway.frame_clock import FrameClock
 from gateway.session import ClientSession
 from gateway.wsframe import text_frame
 from mdcore.codec import pack_frame
@@ -54,13 +60,18 @@ class Group:
 
 class FanOut:
     def __init__(
-        self, counters: Counters, on_batch: Callable[[dict[str, list[tuple[int, bytes]]]], None]
+        self,
+        counters: Counters,
+        on_batch: Callable[[dict[str, list[tuple[int, bytes]]]], None],
+        clock: FrameClock | None = None,
     ) -> None:
         self.counters = counters
         self.groups: dict[frozenset[str], Group] = {}
         self.by_pair: dict[str, set[Group]] = {}
         self.pending: dict[str, list[tuple[int, bytes]]] = {}
         self._on_batch = on_batch  # told what a flush is about to send (before any write)
+        self._clock = clock if clock is not None and not clock.immediate else None
+        self._timer: asyncio.TimerHandle | None = None
         self._scheduled = False
 
     # --- membership ----------------------------------------------------------------------
@@ -102,19 +113,52 @@ class FanOut:
     # --- deltas --------------------------------------------------------------------------
 
     def queue(self, pair: str, seq: int, raw: bytes) -> None:
-        """A delta was applied: send it with everything else of this event-loop turn."""
+        """A delta was applied: send it with the rest of its burst (or of this event-loop turn)."""
         pending = self.pending.get(pair)
         if pending is None:
             self.pending[pair] = [(seq, raw)]
         else:
             pending.append((seq, raw))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        clock = self._clock
+        if clock is None:
+            if not self._scheduled:
+                self._scheduled = True
+                asyncio.get_running_loop().call_soon(self.flush)
+            return
+        loop = asyncio.get_running_loop()
+        if clock.arrived(loop.time()):
+            self._timer = loop.call_at(clock.due(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        clock = self._clock
+        assert clock is not None
+        loop = asyncio.get_running_loop()
+        due = clock.due()
+        if loop.time() < due:  # more of the burst came meanwhile: wait for its end
+            self._timer = loop.call_at(due, self._on_timer)
+            return
+        self._timer = None
+        self.flush()
+
+    def floor(self, session: ClientSession, pair: str, seq: int) -> None:
+        """``session`` was just sent ``pair`` up to ``seq``: pending deltas up to it are not for it."""
+        floors = session.floors
+        if pair in self.pending:
+            if floors is None:
+                session.floors = {pair: seq}
+            else:
+                floors[pair] = seq
+        elif floors is not None:  # nothing pending: whatever comes next is after seq
+            floors.pop(pair, None)
 
     def flush(self) -> None:
         """Write every pending delta: one frame per group, built once per distinct content."""
         self._scheduled = False
+        if self._clock is not None:
+            self._clock.flushed()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         batch = self.pending
         if not batch:
             return
@@ -140,6 +184,22 @@ class FanOut:
             sent = 0
             for session in group.writers():
                 if session.protocol.state is OPEN:
+                    floors = session.floors
+                    if floors is not None:  # just got a snapshot: only what is newer than it
+                        session.floors = None
+                        own = _above_floors(key, batch, floors)
+                        if own is None:
+                            continue
+                        data, own_count = own
+                        try:
+                            session.transport.write(data)
+                        except (RuntimeError, OSError):
+                            errors += 1
+                            continue
+                        frames_out += 1
+                        bytes_out += len(data)
+                        deltas_out += own_count
+                        continue
                     try:
                         session.transport.write(wire)
                     except (RuntimeError, OSError):
@@ -155,3 +215,13 @@ class FanOut:
         counters["deltas_out"] += deltas_out
         if errors:
             counters["write_errors"] += errors
+
+
+def _above_floors(
+    key: tuple[str, ...], batch: dict[str, list[tuple[int, bytes]]], floors: dict[str, int]
+) -> tuple[bytes, int] | None:
+    """The frame of ``key``'s deltas after each pair's floor (None if nothing is left)."""
+    messages = [raw for pair in key for seq, raw in batch[pair] if pair not in floors or seq > floors[pair]]
+    if not messages:
+        return None
+    return text_frame(pack_frame(messages)), len(messages)

@@ -146,7 +146,7 @@ class HttpApi:
         counters["handshakes_refused"] += 1
         counters[refusal.counter] += 1
         counters.count_error(refusal.code)
-        return error_response(refusal.status, refusal.code, refusal.message)
+        return error_response(refusal.status, refusal.code, refusal.message, refusal.retry_after_s)
 
     def admit(self, conn: ServerConnection, request: Request, query: str) -> Response | None:
         """Gatekeeping of a WebSocket upgrade (any dialect): None admits it, else the refusal."""
@@ -165,6 +165,9 @@ class HttpApi:
             return self._refuse(
                 Refusal(503, "shutting_down", "this gateway is shutting down", "refused_shutting_down")
             )
+        overloaded = self.hub.overload.refusal()
+        if overloaded is not None:
+            return self._refuse(overloaded)
         authorization, origin = single_header(headers, "Authorization"), single_header(headers, "Origin")
         if cfg.tokens and not token_ok(request_token(query, authorization), cfg.tokens):
             return self._refuse(

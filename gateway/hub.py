@@ -19,7 +19,9 @@ from redis.exceptions import RedisError
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.fanout import FanOut
+from gateway.frame_clock import FrameClock
 from gateway.gc_policy import GcPolicy
+from gateway.overload import Overload
 from gateway.redis_link import RedisLink
 from gateway.replica import PairReplica, ReplicaState
 from gateway.session import ClientSession
@@ -52,12 +54,17 @@ class Hub:
         self.sessions: set[ClientSession] = set()
         self.listeners: list[StreamListener] = []
         self.gc_policy: GcPolicy | None = None  # set by the server
-        self.fanout = FanOut(self.counters, self._on_batch)
+        self.fanout = FanOut(
+            self.counters, self._on_batch, FrameClock(cfg.frame_quiet_ms / 1000, cfg.frame_hold_ms / 1000)
+        )
         self.link = RedisLink(
             cfg.redis_url, RedisLayout(cfg.redis_prefix), self.counters, self.on_message, self.catch_up_all,
             ping_s=cfg.redis_ping_s, dead_s=cfg.redis_dead_s,
         )  # fmt: skip
         self.shutting_down = False
+        self.overload = Overload(
+            cfg.overload_enter_ms / 1000, cfg.overload_leave_ms / 1000, cfg.overload_hold_s
+        )  # fed by gateway.loop_lag (the server runs it)
         self._linger: dict[str, asyncio.TimerHandle] = {}
         self._claims: dict[str, int] = {}  # pairs a subscribe in progress is about to follow
         self._live_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -191,6 +198,7 @@ class Hub:
             self.start_catch_up(replica)
             return None
         self.counters["snapshots_sent"] += 1
+        self.fanout.floor(session, pair, replica.local.seq)  # type: ignore[union-attr]  # live: has a book
         return data
 
     async def wait_live(self, replica: PairReplica, timeout: float) -> None:

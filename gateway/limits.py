@@ -15,6 +15,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+FULL_RETRY_AFTER_S = 5.0  # Retry-After of a refusal for a full process: another gateway may have room
+
 
 class TokenBucket:
     """``take()`` succeeds while tokens last; tokens refill at ``rate``/s up to ``burst``."""
@@ -97,6 +99,7 @@ class Refusal:
     code: str
     message: str
     counter: str
+    retry_after_s: float | None = None  # sent as Retry-After (whole seconds) when set
 
 
 class Admission:
@@ -119,8 +122,9 @@ class Admission:
         """Count ``key`` (one connection) from ``ip``, or say why it may not be admitted."""
         if self.max_total and len(self._by_key) >= self.max_total:
             return Refusal(
-                503, "too_many_connections", "this gateway is full; try another", "refused_process_limit"
-            )
+                503, "too_many_connections", "this gateway is full; try another", "refused_process_limit",
+                retry_after_s=FULL_RETRY_AFTER_S,
+            )  # fmt: skip
         if self.max_per_ip and self._per_ip.get(ip, 0) >= self.max_per_ip:
             return Refusal(
                 429, "too_many_connections", f"at most {self.max_per_ip} connections per address",

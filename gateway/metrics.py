@@ -180,6 +180,11 @@ class GatewayCollector:
             "replicas": ("pairs with a local replica (wanted by a client)", len(hub.replicas)),
             "replicas_live": ("replicas that are live", sum(1 for r in hub.replicas.values() if r.live)),
             "redis_up": ("1 if the Redis Pub/Sub link answers its pings", 1 if hub.link.up else 0),
+            "loop_lag_seconds": ("how late the event loop runs, smoothed over about 0.5 s (gateway.overload)",
+                                 hub.overload.smoothed_s),
+            "overloaded": ("1 while new handshakes are refused for loop lag (503)",
+                           1 if hub.overload.overloaded else 0),
+            "overload_entered": ("times the overload state was entered", hub.overload.entered),
         }  # fmt: skip
         for name, (doc, value) in gauges.items():
             yield GaugeMetricFamily(f"bookcast_gateway_{name}", doc, value=value)

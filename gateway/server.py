@@ -29,6 +29,7 @@ from gateway.handler import LimitedConnection, serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
 from gateway.limits import Admission
+from gateway.loop_lag import watch_loop_lag
 from gateway.metrics import GatewayMetrics, load_metrics_config
 from gateway.pipeline_watch import PipelineWatch
 from gateway.session import ClientSession, GatewayConnection
@@ -124,6 +125,7 @@ async def run_gateway(
         asyncio.create_task(_every(cfg.audit_s, hub.audit), name="audit"),
         asyncio.create_task(dashboard.run(), name="dashboard"),
         asyncio.create_task(watch.run(), name="pipeline-watch"),
+        asyncio.create_task(watch_loop_lag(hub.overload.observe), name="loop-lag"),
     ]
     if dialect is not None:
         background.append(asyncio.create_task(dialect.run(), name="binance-ticks"))

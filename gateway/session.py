@@ -70,6 +70,7 @@ class ClientSession:
 
     __slots__ = (
         "conn",
+        "floors",
         "group",
         "lag_marks",
         "lag_since",
@@ -86,6 +87,8 @@ class ClientSession:
         self.transport: asyncio.Transport = conn.transport
         self.pairs: set[str] = set()
         self.group: Any = None  # gateway.fanout.Group while it receives deltas
+        # per pair, the seq of a snapshot or replay sent while deltas were pending (gateway.fanout)
+        self.floors: dict[str, int] | None = None
         self.lagging = False
         self.lag_since = 0.0
         # while stale: per pair, the position its deltas had reached (None: owes a snapshot)

@@ -105,6 +105,9 @@ def _commit(
             hub.counters["recoveries"] += 1
             hub.counters["replayed_deltas"] += len(plan)
             out += plan
+            head = hub.replicas[pair].position
+            if head is not None:  # replayed up to the replica's head: pending deltas are not for it
+                hub.fanout.floor(session, pair, head.seq)
             continue
         if pair in plans:
             hub.counters["recovery_misses"] += 1

@@ -148,7 +148,7 @@ async def test_one_packed_frame_per_window_shared_by_clients_with_the_same_pairs
         windows = 20
         for _ in range(windows):
             publisher.window()
-            await asyncio.sleep(0.01)  # a window every 10 ms: each is flushed on its own
+            await asyncio.sleep(0.02)  # a window every 20 ms: a burst of its own (or merged with the next)
         last = publisher.pairs["DOT-USD"].seq
         for probe in (a, b):
             await probe.wait_seq("DOT-USD", last)
@@ -159,7 +159,7 @@ async def test_one_packed_frame_per_window_shared_by_clients_with_the_same_pairs
         after = counters(gateway)
         built = after["frames_built"] - before.get("frames_built", 0)
         sent = after["frames_out"] - before.get("frames_out", 0)
-        assert sent >= 3 * windows and built <= 2 * windows * 1.5, (built, sent)  # a and b share a frame
+        assert built <= 2 * windows * 1.5 and sent >= 1.5 * built, (built, sent)  # a and b share a frame
         assert after["deltas_out"] - before.get("deltas_out", 0) == windows * (8 + 8 + 2)
         for probe in (a, b, c):
             for pair, book in probe.books.items():

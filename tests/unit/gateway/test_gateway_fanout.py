@@ -17,12 +17,13 @@ from websockets.protocol import CLOSED, OPEN
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.fanout import FanOut
+from gateway.frame_clock import FrameClock
 from gateway.hub import Hub
 from gateway.replica import PairReplica, ReplicaState
 from gateway.slow import SlowClients
-from gateway.subscriptions import subscribe
+from gateway.subscriptions import resync, subscribe
 from mdcore.codec import decode_server_frame
-from mdcore.messages import Ack, Delta, Snapshot, StreamPosition, Subscribe
+from mdcore.messages import Ack, Delta, Resync, Snapshot, StreamPosition, Subscribe
 
 
 class FakeTransport:
@@ -59,6 +60,7 @@ class FakeSession:
         self.lagging = False
         self.lag_since = 0.0
         self.lag_marks: dict[str, StreamPosition | None] = {}
+        self.floors: dict[str, int] | None = None
         self.peer = "test"
 
     @property
@@ -161,7 +163,10 @@ class FakeLink:
 
 
 def make_hub(windows: int = 30, recent: int = 5, history_from: int = 10) -> tuple[Hub, FakeLink, Stream]:
-    cfg = GatewayConfig(redis_url="redis://127.0.0.1:1/0", pairs=("ETH-USD",), recent_deltas=recent)
+    cfg = GatewayConfig(
+        redis_url="redis://127.0.0.1:1/0", pairs=("ETH-USD",), recent_deltas=recent,
+        frame_quiet_ms=0, frame_hold_ms=0,  # flush at the end of each turn: the tests step turns
+    )  # fmt: skip
     hub = Hub(cfg)
     stream = Stream("ETH-USD", windows)
     link = FakeLink({"ETH-USD": stream}, {"ETH-USD": history_from})
@@ -231,3 +236,86 @@ async def test_a_stale_client_is_healed_with_snapshots_of_the_pairs_that_moved_o
     slow.heal(session)  # type: ignore[arg-type]
     assert len(session.messages()) == 4 and hub.counters["slow_conflations"] == 2
     assert hub.counters["slow_conflation_snapshots"] == 1
+
+
+# --- one frame per window, and S+1 after a snapshot ---------------------------------------
+
+
+async def wait_until(predicate, timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+async def test_a_window_arriving_over_several_loop_turns_leaves_as_one_frame_per_client() -> None:
+    counters = Counters()
+    fan = FanOut(counters, lambda batch: None, FrameClock(quiet_s=0.02, hold_s=1.0))
+    client = FakeSession(*(f"P{k}" for k in range(8)))
+    fan.join(client)  # type: ignore[arg-type]
+    for k in range(8):  # md_service's 8 slots: one pair per slot, a few ms apart
+        fan.queue(f"P{k}", 1, b'{"s":%d}' % k)
+        await asyncio.sleep(0.002)
+    assert client.transport.frames == []  # still inside the burst
+    await wait_until(lambda: client.transport.frames)
+    assert len(client.transport.frames) == 1 and counters["flushes"] == 1
+    assert client.transport.frames[0].endswith(b"[" + b",".join(b'{"s":%d}' % k for k in range(8)) + b"]")
+    fan.queue("P0", 2, b'{"s":8}')  # the next window: a frame of its own
+    await wait_until(lambda: len(client.transport.frames) == 2)
+
+
+async def test_a_burst_that_never_ends_still_leaves_after_the_hold() -> None:
+    fan = FanOut(Counters(), lambda batch: None, FrameClock(quiet_s=0.05, hold_s=0.05))
+    client = FakeSession("P0")
+    fan.join(client)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    seq = 0
+    while not client.transport.frames:
+        seq += 1
+        fan.queue("P0", seq, b"%d" % seq)
+        await asyncio.sleep(0.005)
+        assert loop.time() - start < 2.0
+    assert 1 < seq < 100
+
+
+async def test_a_subscribe_while_deltas_are_pending_continues_at_the_snapshots_seq_plus_one() -> None:
+    hub, _link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    old = FakeSession()
+    hub.open_session(old)  # type: ignore[arg-type]
+    await subscribe(hub, old, Subscribe(("ETH-USD",), 1))  # type: ignore[arg-type]
+    hub.on_message("ETH-USD", stream.delta(21))  # pending: not flushed before the next subscribe
+    hub.on_message("ETH-USD", stream.delta(22))
+    new = FakeSession()
+    hub.open_session(new)  # type: ignore[arg-type]
+    resumed = FakeSession()
+    hub.open_session(resumed)  # type: ignore[arg-type]
+    await subscribe(hub, new, Subscribe(("ETH-USD",), 2))  # type: ignore[arg-type]
+    since = {"ETH-USD": StreamPosition(stream.epoch, 19)}
+    await subscribe(hub, resumed, Subscribe(("ETH-USD",), 3, since))  # type: ignore[arg-type]
+    hub.on_message("ETH-USD", stream.delta(23))
+    await turn()
+    seqs_old = [m.seq for m in old.messages() if isinstance(m, (Snapshot, Delta))]
+    assert seqs_old == [20, 21, 22, 23]
+    seqs_new = [m.seq for m in new.messages() if isinstance(m, (Snapshot, Delta))]
+    assert seqs_new == [22, 23]  # snapshot at 22, then 23: never 21 or 22 again
+    seqs_resumed = [m.seq for m in resumed.messages() if isinstance(m, (Snapshot, Delta))]
+    assert seqs_resumed == [20, 21, 22, 23]  # replayed 20..22, then 23
+
+
+async def test_a_resync_while_deltas_are_pending_continues_at_the_snapshots_seq_plus_one() -> None:
+    hub, _link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    session = FakeSession()
+    hub.open_session(session)  # type: ignore[arg-type]
+    await subscribe(hub, session, Subscribe(("ETH-USD",), 1))  # type: ignore[arg-type]
+    hub.on_message("ETH-USD", stream.delta(21))
+    resync(hub, session, Resync("ETH-USD", 2))  # type: ignore[arg-type]
+    await turn()
+    seqs = [m.seq for m in session.messages() if isinstance(m, (Snapshot, Delta))]
+    assert seqs == [20, 21]  # the snapshot at 21; the pending 21 is not sent again
+    hub.on_message("ETH-USD", stream.delta(22))
+    await turn()
+    assert [m.seq for m in session.messages() if isinstance(m, (Snapshot, Delta))] == [20, 21, 22]
