@@ -149,6 +149,14 @@ async def test_python_binance_depth_cache_keeps_bookcast_books(stack) -> None:
     rest_base = f"http://127.0.0.1:{port}/binance"
     client = AsyncClient()  # not AsyncClient.create(): that pings api.binance.com first
     client.API_URL = f"{rest_base}/api"
+    asked: list[str] = []
+    request = client._request
+
+    async def recorded_request(method, uri, signed, force_params=False, **kwargs):
+        asked.append(uri)
+        return await request(method, uri, signed, force_params, **kwargs)
+
+    client._request = recorded_request
     sockets = BinanceSocketManager(client)
     sockets.STREAM_URL = f"ws://127.0.0.1:{port}/binance/"
     caches = {
@@ -176,9 +184,13 @@ async def test_python_binance_depth_cache_keeps_bookcast_books(stack) -> None:
                         return manager._last_update_id, [tuple(b) for b in bids], [tuple(a) for a in asks]
 
                     await _equal_to_rest_once_aligned(rest_base, symbol, at)
+                opened = [f"{c._url}{c._prefix}{c._path}" for c in sockets._conns.values()]
             finally:
                 for reader in readers:
                     reader.cancel()
                 await asyncio.gather(*readers, return_exceptions=True)
     finally:
         await client.close_connection()
+    assert asked and all(uri.startswith(f"{rest_base}/api/v3/depth") for uri in asked), asked
+    streams = f"ws://127.0.0.1:{port}/binance/ws"
+    assert sorted(opened) == [f"{streams}/btcusd@depth@100ms", f"{streams}/ethusd@depth@100ms"]
