@@ -1,13 +1,21 @@
 """When windows close: the slot schedule of md_service's loop. Pure: the clock is an argument.
 
-Every pair's window lasts ``window_ms``, but partitions take turns: the window is cut
-into ``slots`` ticks, and a tick closes the windows of the partitions whose turn it is
-(``partition % slots``), so the work of a window is spread over it instead of landing
-at one instant. Every ``check_s`` each slot also owes one check of its stored state.
+Every pair's window lasts ``window_ms``. Windows end on the wall clock's multiples of
+``window_ms`` (given ``wall_now``), so every md_service instance, on every host with a
+synchronised clock, closes its windows at the same instants. Partitions take turns in
+``slots`` ticks (``partition % slots``), spread over the first ``span_ms`` after each
+boundary, so the work of a window is split into small writes instead of one large one.
+
+Why a short span rather than the whole window: a gateway packs what arrives in one burst
+into one frame per client (``gateway.frame_clock``). Slots spread over the whole window
+arrive as up to ``slots`` bursts, and a client following pairs of several slots would get
+several frames per window. Within ``span_ms`` they are one burst. Every ``check_s`` each
+slot also owes one check of its stored state.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -24,18 +32,52 @@ class Tick:
 
 
 class WindowCadence:
-    """The tick schedule; :meth:`due` is asked as often as the loop can, with the time."""
+    """The tick schedule; :meth:`due` is asked as often as the loop can, with the time.
 
-    __slots__ = ("_checking", "_tick", "check_s", "next_check", "next_tick", "slots", "tick_s")
+    Tick ``i`` is slot ``i % slots`` of window ``i // slots``, due at
+    ``origin + (i // slots) * window_s + (i % slots) * step_s``.
+    """
 
-    def __init__(self, window_ms: int, slots: int, check_interval_ms: int, now: float) -> None:
+    __slots__ = (
+        "_checking",
+        "_tick",
+        "check_s",
+        "next_check",
+        "next_tick",
+        "origin",
+        "slots",
+        "step_s",
+        "window_s",
+    )
+
+    def __init__(
+        self,
+        window_ms: int,
+        slots: int,
+        check_interval_ms: int,
+        now: float,
+        span_ms: float | None = None,
+        wall_now: float | None = None,
+    ) -> None:
+        """``span_ms`` None spreads the slots over the whole window; ``wall_now`` (seconds since
+        the Unix epoch, read at the same instant as ``now``) aligns window ends to the wall clock."""
         self.slots = slots
-        self.tick_s = window_ms / 1000 / slots
+        self.window_s = window_ms / 1000
+        span_s = self.window_s if span_ms is None else min(span_ms / 1000, self.window_s)
+        self.step_s = span_s / slots
+        if wall_now is None:
+            self.origin = now + self.step_s
+        else:  # the next multiple of the window on the wall clock, in ``now``'s clock
+            self.origin = now + (-wall_now) % self.window_s
         self.check_s = check_interval_ms / 1000
-        self.next_tick = now + self.tick_s
-        self.next_check = now + self.check_s
         self._tick = 0
+        self.next_tick = self.origin
+        self.next_check = now + self.check_s
         self._checking: set[int] = set()  # slots that still owe this round's check
+
+    def _at(self, tick: int) -> float:
+        window, slot = divmod(tick, self.slots)
+        return self.origin + window * self.window_s + slot * self.step_s
 
     def due(self, now: float) -> Tick | None:
         """The slots due at ``now`` (and advance past them), or None before the next tick."""
@@ -48,9 +90,10 @@ class WindowCadence:
         while self.next_tick <= now and len(slots) < self.slots:
             slots.add(self._tick % self.slots)
             self._tick += 1
-            self.next_tick += self.tick_s
-        if self.next_tick <= now:  # a whole window behind: start the cadence afresh
-            self.next_tick = now + self.tick_s
+            self.next_tick = self._at(self._tick)
+        if self.next_tick <= now:  # a whole window behind: go on at the next window's first slot
+            self._tick = math.floor((now - self.origin) / self.window_s + 1) * self.slots
+            self.next_tick = self._at(self._tick)
         check = bool(slots & self._checking)
         self._checking -= slots
         return Tick(frozenset(slots), check)

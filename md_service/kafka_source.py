@@ -48,7 +48,7 @@ class KafkaSource:
                 "session.timeout.ms": cfg.session_timeout_ms,
                 "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
                 "max.poll.interval.ms": cfg.max_poll_interval_ms,
-                "fetch.wait.max.ms": 10,
+                "fetch.wait.max.ms": cfg.fetch_wait_ms,
                 "statistics.interval.ms": STATS_INTERVAL_MS,
                 "stats_cb": self.link.stats,
                 "error_cb": self.link.error,

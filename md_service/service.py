@@ -375,16 +375,21 @@ class MdService:
     def run(self) -> None:
         """Consume and write windows until :meth:`stop`.
 
-        Every pair's window lasts ``window_ms``, but the partitions take turns
+        Every pair's window lasts ``window_ms`` and ends on the wall clock's multiples of it;
+        the partitions take turns within ``slot_span_ms`` after that
         (:class:`~md_service.cadence.WindowCadence`): each tick closes and writes the
         windows of the partitions whose turn it is, so each write is small and reaches
-        Redis sooner. A partition's pairs always close together, so the offset stored with
-        them covers exactly what they applied. A consumed batch is applied in chunks of
-        ``TICK_CHECK_EVERY`` messages with a tick between them when one is due, so a large
-        batch never makes a tick late (a late tick would close two slots in one write).
+        Redis sooner, and gateways still see one burst per window. A partition's pairs
+        always close together, so the offset stored with them covers exactly what they
+        applied. A consumed batch is applied in chunks of ``TICK_CHECK_EVERY`` messages with
+        a tick between them when one is due, so a large batch never makes a tick late (a
+        late tick would close two slots in one write).
         """
         cfg = self.cfg
-        cadence = WindowCadence(cfg.window_ms, cfg.window_slots, cfg.check_interval_ms, time.monotonic())
+        cadence = WindowCadence(
+            cfg.window_ms, cfg.window_slots, cfg.check_interval_ms, time.monotonic(),
+            span_ms=cfg.slot_span_ms, wall_now=self.clock_ns() / 1e9,
+        )  # fmt: skip
         next_status = time.monotonic() + cfg.status_interval_s
         handle = self.intake.handle_batch
         try:

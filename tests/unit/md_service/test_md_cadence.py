@@ -52,3 +52,34 @@ def test_each_slot_owes_one_state_check_per_check_interval() -> None:
     # the first round starts at the 4th tick (t = 0.1): each slot checks once, then again a round later
     assert [slot for slot, check in checks if check] == [3, 0, 1, 2, 3, 0, 1, 2, 3]
     assert all(not check for _slot, check in checks[:3])
+
+
+def test_slots_within_a_span_close_right_after_the_boundary() -> None:
+    c = WindowCadence(100, 4, 1_000, now=0.0, span_ms=20)
+    times = []
+    t = 0.0
+    while len(times) < 8:
+        t += 0.0005
+        tick = c.due(t)
+        if tick is not None:
+            times.append((round(t, 4), set(tick.slots)))
+    # slot k of each window at boundary + k * 5 ms: the four turns come as one 15 ms burst
+    assert [slots for _t, slots in times] == [{0}, {1}, {2}, {3}] * 2
+    starts = [t for t, _slots in times]
+    assert starts[3] - starts[0] < 0.016 and 0.099 < starts[4] - starts[0] < 0.101
+
+
+def test_windows_end_on_the_wall_clocks_multiples_of_the_window() -> None:
+    # two instances started at different times close their windows at the same wall instants
+    a = WindowCadence(100, 8, 1_000, now=50.0, span_ms=20, wall_now=1_000.037)
+    b = WindowCadence(100, 8, 1_000, now=7.0, span_ms=20, wall_now=1_000.081)
+    assert abs((a.next_tick - 50.0) - 0.063) < 1e-9  # wall 1000.1
+    assert abs((b.next_tick - 7.0) - 0.019) < 1e-9  # wall 1000.1 too
+
+
+def test_a_whole_window_behind_keeps_the_wall_clock_phase() -> None:
+    c = WindowCadence(100, 4, 1_000, now=0.0, span_ms=20, wall_now=0.03)
+    assert abs(c.next_tick - 0.07) < 1e-9
+    tick = c.due(5.0)
+    assert tick is not None and tick.slots == {0, 1, 2, 3}
+    assert abs(c.next_tick - 5.07) < 1e-9  # the next boundary, still on the wall's multiples
