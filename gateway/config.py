@@ -44,8 +44,8 @@ class GatewayConfig:
     slow_close_s: float = 10.0  # stale this long: closed with 4008
     send_buffer_bytes: int = 0  # SO_SNDBUF of client sockets; 0 = the OS default
     # frames: a window's burst of deltas leaves as one frame per client (gateway.frame_clock)
-    frame_quiet_ms: float = 5.0  # the burst is over when no delta came for this long …
-    frame_hold_ms: float = 30.0  # … or this long after its first delta (both 0: every loop turn)
+    frame_quiet_ms: float = 10.0  # the burst is over when no delta came for this long …
+    frame_hold_ms: float = 40.0  # … or this long after its first delta (both 0: every loop turn)
     # overload (gateway.overload): refuse handshakes while the event loop runs this late …
     overload_enter_ms: float = 150.0  # (0: never refuse for lag)
     overload_leave_ms: float = 50.0  # … until it has been at most this late …
@@ -141,8 +141,8 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         send_buffer_bytes=env_int(env, "BOOKCAST_GATEWAY_SEND_BUFFER", 0, 0, 1 << 30),
         ping_interval_s=env_float(env, "BOOKCAST_GATEWAY_PING_INTERVAL_S", 20.0, 0.1, 3600),
         ping_timeout_s=env_float(env, "BOOKCAST_GATEWAY_PING_TIMEOUT_S", 20.0, 0.1, 3600),
-        frame_quiet_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_QUIET_MS", 5.0, 0.0, 1000),
-        frame_hold_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_HOLD_MS", 30.0, 0.0, 1000),
+        frame_quiet_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_QUIET_MS", 10.0, 0.0, 1000),
+        frame_hold_ms=env_float(env, "BOOKCAST_GATEWAY_FRAME_HOLD_MS", 40.0, 0.0, 1000),
         overload_enter_ms=overload_enter,
         overload_leave_ms=overload_leave,
         overload_hold_s=env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_HOLD_S", 2.0, 0.0, 600),
