@@ -53,7 +53,7 @@ class GatewayConfig:
     # heartbeats and timers
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
-    linger_s: float = 5.0  # keep a pair's Redis subscription this long after its last client
+    linger_s: float = 30.0  # keep a pair's replica this long after its last client (churn reloads nothing)
     recent_deltas: int = 200  # per pair, kept in memory for `since` recovery
     recovery_wait_s: float = 2.0  # how long a `since` subscribe waits for a replica to load
     shutdown_s: float = 5.0  # graceful shutdown bound
@@ -146,7 +146,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         overload_enter_ms=overload_enter,
         overload_leave_ms=overload_leave,
         overload_hold_s=env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_HOLD_S", 2.0, 0.0, 600),
-        linger_s=env_float(env, "BOOKCAST_GATEWAY_LINGER_S", 5.0, 0.0, 3600),
+        linger_s=env_float(env, "BOOKCAST_GATEWAY_LINGER_S", 30.0, 0.0, 3600),
         recent_deltas=env_int(env, "BOOKCAST_GATEWAY_RECENT", 200, 0, 1_000_000),
         recovery_wait_s=env_float(env, "BOOKCAST_GATEWAY_RECOVERY_WAIT_S", 2.0, 0.0, 60),
         shutdown_s=env_float(env, "BOOKCAST_GATEWAY_SHUTDOWN_S", 5.0, 0.1, 600),

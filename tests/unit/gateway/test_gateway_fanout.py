@@ -319,3 +319,26 @@ async def test_a_resync_while_deltas_are_pending_continues_at_the_snapshots_seq_
     hub.on_message("ETH-USD", stream.delta(22))
     await turn()
     assert [m.seq for m in session.messages() if isinstance(m, (Snapshot, Delta))] == [20, 21, 22]
+
+
+async def test_a_snapshot_is_encoded_once_per_pair_and_seq_however_many_subscribe(monkeypatch) -> None:
+    import gateway.replica as replica_module
+
+    encodes: list[int] = []
+    real = replica_module.encode_snapshot
+
+    def counting(snap):
+        encodes.append(snap.seq)
+        return real(snap)
+
+    monkeypatch.setattr(replica_module, "encode_snapshot", counting)
+    hub, _link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    sessions = [FakeSession() for _ in range(50)]
+    for n, session in enumerate(sessions):
+        hub.open_session(session)  # type: ignore[arg-type]
+        await subscribe(hub, session, Subscribe(("ETH-USD",), n))  # type: ignore[arg-type]
+        if n == 24:  # the stream moves on halfway: one more encoding, at the new seq
+            hub.on_message("ETH-USD", stream.delta(21))
+    assert encodes == [20, 21]
+    assert all(isinstance(s.messages()[1], Snapshot) for s in sessions)
