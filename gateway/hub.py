@@ -25,7 +25,7 @@ from gateway.overload import Overload
 from gateway.redis_link import RedisLink
 from gateway.replica import PairReplica, ReplicaState
 from gateway.session import ClientSession
-from mdcore.errors import IntegrityError
+from mdcore.errors import DecodeError, IntegrityError
 from mdcore.local_book import LocalBook
 from mdcore.messages import StreamPosition
 from mdcore.redis_layout import RedisLayout
@@ -226,7 +226,7 @@ class Hub:
         gaps = replica.gaps
         try:
             must_catch_up = replica.offer(raw)
-        except (ValueError, KeyError, TypeError) as exc:  # not a delta: md_service and gateway disagree
+        except DecodeError as exc:  # not a delta: md_service and gateway disagree
             self.counters["redis_bad_messages"] += 1
             log.error("%s: undecodable message from Redis: %r", pair, exc)
             return

@@ -22,7 +22,7 @@ from enum import Enum
 
 from mdcore.checksum import book_checksum
 from mdcore.codec import decode_delta, encode_snapshot
-from mdcore.errors import IntegrityError
+from mdcore.errors import IntegrityError, SequenceGapError
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, StreamPosition
 from mdcore.sequencing import Verdict, classify
@@ -126,9 +126,14 @@ class PairReplica:
             if local is not None and local.epoch is not None:
                 missed = await read_history(self.pair, local.epoch, local.seq)
                 if missed is not None:
-                    for seq, raw in missed:
-                        if seq > local.seq:
-                            self._apply(raw, decode_delta(raw))
+                    for _seq, raw in missed:
+                        delta = decode_delta(raw)
+                        verdict = classify(local.epoch, local.seq, delta.epoch, delta.seq)
+                        if verdict is Verdict.GAP:  # a hole in the history: it cannot bring us up
+                            raise SequenceGapError(self.pair, str(local.epoch), local.seq + 1,
+                                                   delta.epoch, delta.seq)  # fmt: skip
+                        if verdict is Verdict.NEXT:
+                            self._apply(raw, delta)
                     self.history_fills += 1
                     self._go_live(reset=False)
                     return

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from mdcore.errors import ProtocolError
+from mdcore.errors import DecodeError, ProtocolError
 from mdcore.messages import (
     Ack,
     ClientOp,
@@ -120,25 +120,40 @@ def message_from_object(obj: dict[str, Any]) -> ServerMessage:
     return UnknownMessage(obj)
 
 
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError)  # orjson's JSONDecodeError is a ValueError
+
+
 def decode_server_frame(data: bytes | str) -> list[ServerMessage]:
-    """One frame -> its messages in order (a frame is an object or an array of objects)."""
-    obj = orjson.loads(data)
-    items = obj if type(obj) is list else [obj]
-    return [message_from_object(item) for item in items]
+    """One frame -> its messages in order (a frame is an object or an array of objects).
+
+    Raises :class:`DecodeError` for anything else (not JSON, not objects, a known type with
+    fields missing or of the wrong kind)."""
+    try:
+        obj = orjson.loads(data)
+        items = obj if type(obj) is list else [obj]
+        return [message_from_object(item) for item in items]
+    except _MALFORMED as exc:
+        raise DecodeError(f"not a server frame: {type(exc).__name__}: {exc}") from None
 
 
 def decode_delta(data: bytes | str) -> Delta:
-    """Decode a single delta (the bytes md_service publishes); ValueError if it is not one."""
-    message = message_from_object(orjson.loads(data))
+    """Decode a single delta (the bytes md_service publishes); :class:`DecodeError` if it is not one."""
+    try:
+        message = message_from_object(orjson.loads(data))
+    except _MALFORMED as exc:
+        raise DecodeError(f"not a delta: {type(exc).__name__}: {exc}") from None
     if not isinstance(message, Delta):
-        raise ValueError("not a delta message")
+        raise DecodeError("not a delta message")
     return message
 
 
 def decode_snapshot(data: bytes | str) -> Snapshot:
-    message = message_from_object(orjson.loads(data))
+    try:
+        message = message_from_object(orjson.loads(data))
+    except _MALFORMED as exc:
+        raise DecodeError(f"not a snapshot: {type(exc).__name__}: {exc}") from None
     if not isinstance(message, Snapshot):
-        raise ValueError("not a snapshot message")
+        raise DecodeError("not a snapshot message")
     return message
 
 

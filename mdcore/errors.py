@@ -5,6 +5,8 @@ BookcastError
  │    ├── UnknownPairError    the pair is not in the instrument catalogue
  │    └── InvalidNumberError  a price/qty that is not a canonical decimal on its grid
  ├── ProtocolError            a client frame the gateway answers with an ``error`` message
+ ├── DecodeError              server bytes that are not the message they should be (also a
+ │                            ValueError): the reader counts them and goes on, never crashes
  └── IntegrityError           a stream position or checksum that forbids applying a message:
       ├── SequenceGapError    the caller must resync (fetch a fresh snapshot)
       └── ChecksumMismatchError  the local book diverged: the caller must resync
@@ -56,6 +58,10 @@ class ProtocolError(BookcastError):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+class DecodeError(BookcastError, ValueError):
+    """Bytes from a server (md_service's deltas, a gateway's frames) that do not decode as expected."""
 
 
 class IntegrityError(BookcastError):

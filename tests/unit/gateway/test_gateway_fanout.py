@@ -342,3 +342,15 @@ async def test_a_snapshot_is_encoded_once_per_pair_and_seq_however_many_subscrib
             hub.on_message("ETH-USD", stream.delta(21))
     assert encodes == [20, 21]
     assert all(isinstance(s.messages()[1], Snapshot) for s in sessions)
+
+
+@pytest.mark.parametrize(
+    "payload", [b"[]", b"null", b"1", b"{}", b'{"type":"delta"}', b"\xff", b'{"type":"delta']
+)
+async def test_a_message_from_redis_that_is_not_a_delta_is_counted_and_ignored(payload) -> None:
+    hub, _link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    hub.on_message("ETH-USD", payload)  # must not raise into the Pub/Sub reader (it reconnected)
+    assert hub.counters["redis_bad_messages"] == 1
+    hub.on_message("ETH-USD", stream.delta(21))
+    assert hub.replicas["ETH-USD"].local.seq == 21

@@ -175,3 +175,20 @@ def test_verified_book_is_the_live_book_only_while_its_checksum_holds() -> None:
     assert replica.verified_book() is None
     replica.state = ReplicaState.LOADING
     assert replica.verified_book() is None
+
+
+async def test_a_history_with_a_hole_is_not_applied_the_book_is_reloaded_instead() -> None:
+    stream = Stream(PAIR, windows=8)
+    replica, rec = make(stream, 2)
+    replica.offer(stream.delta(8))  # a jump: catch up
+
+    async def holed(pair: str, epoch: str, seq: int) -> list[tuple[int, bytes]]:
+        return [(s, stream.delta(s)) for s in (3, 4, 6, 7)]  # 5 is missing
+
+    async def load(pair: str) -> LocalBook:
+        return stream.book_at(7)
+
+    await replica.catch_up(holed, load)
+    assert replica.reloads == 1 and replica.live and replica.local is not None
+    assert replica.local.seq == 8  # reloaded at 7, then the buffered 8
+    assert 6 not in rec.fanned and rec.fanned[-1] == 8  # nothing applied across the hole

@@ -345,3 +345,17 @@ def test_any_json_request_is_answered(op, fields) -> None:
 @given(st.binary(max_size=64) | st.text(max_size=64))
 def test_any_bytes_are_answered(frame) -> None:
     assert_answerable(frame)
+
+
+@pytest.mark.parametrize(
+    "data", [b"[]", b"null", b"7", b"\xff", b'{"type":"delta"}', b'{"type":"snapshot","pair":1}', b"[1]"]
+)
+def test_malformed_server_bytes_raise_decode_error_only(data) -> None:
+    from mdcore.errors import DecodeError
+
+    for decode in (decode_delta, decode_snapshot):
+        with pytest.raises(DecodeError):
+            decode(data)
+    if data not in (b"[]",):  # an empty array is a valid (empty) frame
+        with pytest.raises(DecodeError):
+            decode_server_frame(data)
