@@ -33,6 +33,7 @@ HELP: dict[str, str] = {
     "recoveries": "pairs recovered from `since` without a snapshot",
     "recovery_misses": "pairs whose `since` could not be recovered (a snapshot was sent)",
     "recovery_history_reads": "recoveries that had to read md_service's history in Redis",
+    "answers_cut": "subscribe answers cut short because the client went stale (the rest owed as snapshots)",
     "http_requests": "HTTP requests other than WebSocket upgrades",
     # fan-out
     "deltas_in": "deltas applied to replicas (each fanned out once)",

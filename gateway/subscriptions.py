@@ -94,7 +94,7 @@ def _commit(
         plans[pair] = plan_replay(pos, replica.position, (histories.get(pair, ()), replica.recent), MAX_AHEAD)
     asked = [p for p in op.pairs if p in op.since]
     recovered = all(plans.get(p) is not None for p in asked) if asked else None
-    out = [encode_ack(Ack("subscribed", op.pairs, op.id, recovered))]
+    out: list[tuple[str | None, bytes]] = [(None, encode_ack(Ack("subscribed", op.pairs, op.id, recovered)))]
     hub.counters["subscribes"] += 1
     fresh = set(new)
     for pair in op.pairs:
@@ -104,7 +104,7 @@ def _commit(
         if plan is not None and pair in fresh:
             hub.counters["recoveries"] += 1
             hub.counters["replayed_deltas"] += len(plan)
-            out += plan
+            out += [(pair, message) for message in plan]
             head = hub.replicas[pair].position
             if head is not None:  # replayed up to the replica's head: pending deltas are not for it
                 hub.fanout.floor(session, pair, head.seq)
@@ -113,11 +113,27 @@ def _commit(
             hub.counters["recovery_misses"] += 1
         snapshot = hub.snapshot_for(session, pair)  # a repeated subscribe re-synchronises the pair
         if snapshot is not None:
-            out.append(snapshot)
-    for run in chunk_frames(out, PACK_FRAME_BYTES):
-        session.send(pack_frame(run))
+            out.append((pair, snapshot))
+    _send_answer(hub, session, out)
     if not session.lagging:
         hub.fanout.join(session)
+
+
+def _send_answer(hub: Hub, session: ClientSession, out: list[tuple[str | None, bytes]]) -> None:
+    """Write the answer in frames of at most ``PACK_FRAME_BYTES``, stopping at the first that
+    makes the client stale: the pairs not written yet are owed a snapshot when it drains
+    (``gateway.slow``). So a client that does not read holds at most one frame beyond the
+    high-water mark, not every snapshot of a 100-pair subscribe (2.5 MB)."""
+    start = 0
+    for run in chunk_frames([message for _pair, message in out], PACK_FRAME_BYTES):
+        session.send(pack_frame(run))
+        start += len(run)
+        if session.lagging and start < len(out):
+            for pair, _message in out[start:]:
+                if pair is not None:
+                    session.lag_marks[pair] = None
+            hub.counters["answers_cut"] += 1
+            return
 
 
 def unsubscribe(hub: Hub, session: ClientSession, op: Unsubscribe) -> None:

@@ -354,3 +354,30 @@ async def test_a_message_from_redis_that_is_not_a_delta_is_counted_and_ignored(p
     assert hub.counters["redis_bad_messages"] == 1
     hub.on_message("ETH-USD", stream.delta(21))
     assert hub.replicas["ETH-USD"].local.seq == 21
+
+
+async def test_a_client_that_goes_stale_mid_answer_gets_the_rest_as_snapshots_when_it_drains(
+    monkeypatch,
+) -> None:
+    import gateway.subscriptions as subscriptions_module
+
+    monkeypatch.setattr(subscriptions_module, "PACK_FRAME_BYTES", 16)  # every message a frame of its own
+    hub, _link, stream = make_hub()
+    live_replica(hub, stream, at=20, recent_from=16)
+    slow = SlowClients(hub)
+    session = FakeSession()
+    hub.open_session(session)  # type: ignore[arg-type]
+    writes = session.transport.write
+
+    def write_then_pause(data: bytes) -> None:  # the first frame passes the high-water mark
+        writes(data)
+        if not session.lagging:
+            slow.paused(session)  # type: ignore[arg-type]
+
+    session.transport.write = write_then_pause  # type: ignore[method-assign]
+    await subscribe(hub, session, Subscribe(("ETH-USD",), 1))  # type: ignore[arg-type]
+    assert [type(m) for m in session.messages()] == [Ack]  # the snapshot was not written
+    assert session.lag_marks == {"ETH-USD": None} and hub.counters["answers_cut"] == 1
+    session.transport.write = writes  # type: ignore[method-assign]
+    slow.heal(session)  # type: ignore[arg-type]  # drained: the owed snapshot now
+    assert [type(m) for m in session.messages()] == [Ack, Snapshot] and session.group is not None
