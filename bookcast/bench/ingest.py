@@ -161,6 +161,8 @@ def summarise(
             "paced_events": paced[0][1].events,
             "paced_core_busy": med(runs, lambda p: p.cpu_s / p.wall_s, 2),
             "paced_catch_up_ms": round(catch_up, 1),
+            # how many times the live rate a backlog drains at (the drain passes are catch-up)
+            "catch_up_vs_live": round(md_rate / rate, 2) if rate else None,
             "paced_publish_p50_ms": med(runs, lambda p: p.publish_p50_ms, 2),
             "paced_publish_p99_ms": round(paced_p99, 2),
             "paced_publish_max_ms": round(max(p.publish_max_ms for p in runs), 2),
@@ -201,6 +203,7 @@ def table(results: list[dict[str, Any]]) -> str:
             ("md_service, live feed paced at: changes/s", lambda r: f"{r['paced_changes_per_s']:,}"),
             ("  its core busy; caught up after feed end", lambda r: (
                 f"{r['paced_core_busy']:.0%}; {r['paced_catch_up_ms']:,} ms")),
+            ("  a backlog drains at (draining / live)", lambda r: f"{r['catch_up_vs_live']}x the live rate"),
             ("  window close -> Redis ack p50/p99/max*", ms("paced_publish")),
             ("  window writes measured, late ticks", lambda r: (
                 f"{r['paced_windows_measured']}, {r['paced_late_ticks']}")),

@@ -48,3 +48,8 @@ def test_a_live_feed_md_service_fell_behind_on_misses_the_goal() -> None:
 def test_a_live_feed_slower_than_the_goal_does_not_judge_it() -> None:
     slow = paced(p99=20.0, catch_up_ms=40, rate=TARGET_CHANGES_PER_S / 2)
     assert verdict(drain(p99=8.0), [slow])["meets_target"]  # the drain judges; the paced pass is reported
+
+
+def test_the_catch_up_rate_is_the_drain_over_the_live_rate() -> None:
+    result = verdict(drain(p99=8.0, rate=300_000), [paced(p99=8.0, catch_up_ms=40)] * 3)
+    assert result["catch_up_vs_live"] == round(300_000 / TARGET_CHANGES_PER_S, 2)
