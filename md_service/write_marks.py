@@ -23,6 +23,8 @@ import os
 import re
 from pathlib import Path
 
+from md_service.log_throttle import LogThrottle
+
 log = logging.getLogger(__name__)
 
 DATASET_LEN = 16  # characters of the dataset id (md_service.claim_script makes 16 hex digits)
@@ -44,6 +46,7 @@ class WriteMarks:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._throttle = LogThrottle(log)
 
     def read(self, partition: int, dataset: str) -> int | None:
         """The recorded counter of ``partition`` in ``dataset``; None if none (or another dataset's)."""
@@ -57,9 +60,15 @@ class WriteMarks:
         return int(count) if count.isdigit() else None
 
     def record(self, partition: int, dataset: str, count: int) -> None:
-        """Keep ``count`` as what Redis confirmed for ``partition`` (called after every write)."""
+        """Keep ``count`` as what Redis confirmed for ``partition`` (called after every write).
+
+        A failed write (a full disk) only weakens the detection: logged, never raised.
+        """
         line = f"{dataset.ljust(DATASET_LEN)[:DATASET_LEN]}{count:0{_COUNT_LEN}d}\n".encode("ascii")
-        os.pwrite(self._fd, line, partition * RECORD)
+        try:
+            os.pwrite(self._fd, line, partition * RECORD)
+        except OSError as exc:
+            self._throttle.error("record", "cannot update write marks in %s: %s", self.path, exc)
 
     def close(self) -> None:
         os.close(self._fd)

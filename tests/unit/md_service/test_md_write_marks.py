@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import pytest
 
 from md_service.write_marks import RECORD, WriteMarks, marks_path, open_marks
 
@@ -48,3 +51,12 @@ def test_no_directory_means_no_marks_and_an_unusable_one_is_reported(tmp_path, c
     with caplog.at_level(logging.ERROR):
         assert open_marks(str(blocker / "md"), "bookcast", "t") is None
     assert "will not be noticed" in caplog.text
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_failed_record_is_logged_not_raised(caplog) -> None:
+    marks = WriteMarks(Path("/dev/full"))  # every write fails with ENOSPC, as on a full disk
+    with caplog.at_level(logging.ERROR):
+        marks.record(0, DATASET, 1)
+        marks.record(0, DATASET, 2)
+    assert caplog.text.count("cannot update write marks") == 1  # and throttled
