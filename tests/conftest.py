@@ -23,3 +23,15 @@ def infra() -> Iterator[EmbeddedInfra]:
 def md_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """md_service processes started by tests keep their write marks here, not in the user's home."""
     os.environ.setdefault("BOOKCAST_MD_STATE_DIR", str(tmp_path_factory.mktemp("md-state")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gateway_overload_for_a_crowded_machine() -> None:
+    """Gateways started by tests refuse handshakes for load only when their loop is 1.5 s late.
+
+    The suite runs dozens of processes on two cores: a gateway's loop then runs late because
+    the machine is starved, not because the gateway has too much work, and its 503s (a
+    correct answer to that) would make tests about other things wait out ``Retry-After``.
+    The overload rule has tests of its own (tests/unit/gateway/test_gateway_overload.py).
+    """
+    os.environ.setdefault("BOOKCAST_GATEWAY_OVERLOAD_ENTER_MS", "1500")
