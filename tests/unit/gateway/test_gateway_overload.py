@@ -95,3 +95,28 @@ def test_a_loop_late_by_200_ms_every_turn_enters_within_about_a_second() -> None
         if overload.overloaded:
             entered_at = now
     assert entered_at is not None and entered_at <= 1.5
+
+
+async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_and_takes_no_slot() -> None:
+    from types import SimpleNamespace
+
+    import orjson
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request
+
+    from gateway.config import GatewayConfig
+    from gateway.http_api import HttpApi
+    from gateway.hub import Hub
+    from gateway.limits import Admission
+
+    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0"))
+    api = HttpApi(hub, Admission(10, 10))
+    upgrade = Request("/ws", Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+    peer = SimpleNamespace(remote_address=("127.0.0.1", 40000))
+    assert api.admit(peer, upgrade, "") is None  # admitted while on time
+    hub.overload.observe(2.0, now=1.0)  # a loop two seconds late
+    response = api.admit(SimpleNamespace(remote_address=("127.0.0.1", 40001)), upgrade, "")
+    assert response is not None and response.status_code == 503
+    assert orjson.loads(response.body)["code"] == "overloaded"
+    assert 1 <= int(response.headers["Retry-After"]) <= 5
+    assert api.admission.total == 1 and hub.counters["refused_overloaded"] == 1
