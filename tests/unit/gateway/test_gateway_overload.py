@@ -98,8 +98,6 @@ def test_a_loop_late_by_200_ms_every_turn_enters_within_about_a_second() -> None
 
 
 async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_and_takes_no_slot() -> None:
-    from types import SimpleNamespace
-
     import orjson
     from websockets.datastructures import Headers
     from websockets.http11 import Request
@@ -112,10 +110,15 @@ async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_an
     hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0"))
     api = HttpApi(hub, Admission(10, 10))
     upgrade = Request("/ws", Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")]))
-    peer = SimpleNamespace(remote_address=("127.0.0.1", 40000))
-    assert api.admit(peer, upgrade, "") is None  # admitted while on time
+
+    class Peer:  # hashable, like a connection (admission keys on it)
+        def __init__(self, port: int) -> None:
+            self.remote_address = ("127.0.0.1", port)
+
+    peer = Peer(40000)
+    assert api.admit(peer, upgrade, "") is None  # type: ignore[arg-type]  # admitted while on time
     hub.overload.observe(2.0, now=1.0)  # a loop two seconds late
-    response = api.admit(SimpleNamespace(remote_address=("127.0.0.1", 40001)), upgrade, "")
+    response = api.admit(Peer(40001), upgrade, "")  # type: ignore[arg-type]
     assert response is not None and response.status_code == 503
     assert orjson.loads(response.body)["code"] == "overloaded"
     assert 1 <= int(response.headers["Retry-After"]) <= 5
