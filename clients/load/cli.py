@@ -179,6 +179,7 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
                 index, LoadCounters.from_dict(final["counters"]), final["elapsed"], final["cpu_seconds"],
                 final["connections"], final["connected_at_end"], final["all_open_after"],
                 final["synced_at_end"], {g: GroupTally(**t) for g, t in final["groups"].items()},
+                final["loop_lag_max_ms"],
             )
         )  # fmt: skip
     return LoadReport(
@@ -227,6 +228,7 @@ class _Progress:
         self._synced: dict[int, int] = {}
         self._synced_ns: dict[int, int] = {}
         self._all_open: dict[int, float | None] = {}
+        self._loop_lag: dict[int, float] = {}
         self._groups: dict[int, dict[str, dict[str, int]]] = {}
         self._times = ConnTimes()  # this round's handshakes and syncs
         self._interval = Latencies()  # this round's
@@ -246,6 +248,7 @@ class _Progress:
         self._synced[worker] = payload.get("synced", 0)
         self._synced_ns[worker] = payload.get("synced_ns", 0)
         self._all_open[worker] = payload.get("all_open_after")
+        self._loop_lag[worker] = payload.get("loop_lag_ms", 0.0)
         self._groups[worker] = payload.get("groups", {})
         self._seen.add(worker)
         if len(self._seen) == self._workers_expected():
@@ -272,7 +275,7 @@ class _Progress:
                 synced=sum(self._synced.values()), connections=self._cfg.total_connections,
                 synced_ns=max(self._synced_ns.values(), default=0), counters=total,
                 latencies=self._interval, times=self._times, groups=self._merged_groups(),
-                all_open_after=self._all_open_after(),
+                all_open_after=self._all_open_after(), loop_lag_ms=max(self._loop_lag.values(), default=0.0),
             )  # fmt: skip
         self._round_last, self._round_time = total, now
         self._line.add(self._interval)

@@ -25,6 +25,7 @@ class WorkerResult:
     all_open_after: float | None
     synced_at_end: int = 0
     groups: dict[str, GroupTally] = field(default_factory=dict)
+    loop_lag_max_ms: float = 0.0
 
     @property
     def cpu_share(self) -> float:
@@ -147,6 +148,7 @@ class LoadReport:
                     "frames_per_s": round(w.counters.frames / w.elapsed, 1) if w.elapsed else 0.0,
                     "messages_per_s": round(w.counters.messages / w.elapsed, 1) if w.elapsed else 0.0,
                     "cpu_share": round(w.cpu_share, 3),
+                    "loop_lag_max_ms": w.loop_lag_max_ms,
                 }
                 for w in self.workers
             ],
@@ -209,7 +211,8 @@ class LoadReport:
                 f"{d['resynced_after_disconnect']:,} connections synced again after a drop"
             )
         busy = ", ".join(f"{w.cpu_share:.0%}" for w in self.workers)
-        lines.append(f"  generator CPU per process: {busy}")
+        lag = ", ".join(f"{w.loop_lag_max_ms:,.0f}" for w in self.workers)
+        lines.append(f"  generator CPU per process: {busy}; its event loop late by at most {lag} ms")
         if self.saturated:
             lines.append(
                 "  WARNING: a load process was busy nearly all the time, so these figures may be the "

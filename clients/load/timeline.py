@@ -8,7 +8,9 @@ synced at each moment, the latencies of each round. One line per round (about ev
 ``t`` (wall clock, s), ``elapsed`` (s since the common start), ``open``, ``synced``
 (connections whose every pair is synced), ``connections``, ``all_open_after`` (s from the
 start until every connection had opened once, or null), ``synced_ns`` (wall clock, ns,
-when the last connection became fully synced), ``counters`` (totals so far),
+when the last connection became fully synced), ``loop_lag_ms`` (how late a worker's event
+loop ran its timer this round, at worst: a generator that lags seconds measures itself),
+``counters`` (totals so far),
 ``latencies`` and ``times`` (this round's HdrHistograms, encoded as in
 :meth:`clients.latency.LatencyPair.encode`), ``groups`` (frames and deltas by group).
 """
@@ -43,7 +45,7 @@ class Timeline:
     def write(
         self, *, elapsed: float, open_now: int, synced: int, connections: int, synced_ns: int,
         counters: LoadCounters, latencies: Latencies, times: ConnTimes, groups: dict[str, GroupTally],
-        all_open_after: float | None = None,
+        all_open_after: float | None = None, loop_lag_ms: float = 0.0,
     ) -> None:  # fmt: skip
         line = {
             "v": TIMELINE_VERSION,
@@ -54,6 +56,7 @@ class Timeline:
             "connections": connections,
             "all_open_after": None if all_open_after is None else round(all_open_after, 4),
             "synced_ns": synced_ns,
+            "loop_lag_ms": loop_lag_ms,
             "counters": counters.as_dict(),
             "latencies": _text(latencies.encode()),
             "times": _text(times.encode()),

@@ -82,6 +82,8 @@ class Worker:
             )
         self.open: set[LoadConnection] = set()
         self.all_open_at: float | None = None
+        self.loop_lag_max = 0.0  # seconds: how late the worker's loop ran its timer, at worst
+        self.loop_lag_round = 0.0  # … since the last report
         self._started = 0.0
         self._opened_once = 0
         self._ending = False
@@ -108,10 +110,14 @@ class Worker:
             now = time.monotonic()
             if now >= deadline or stop.is_set():
                 break
-            await asyncio.sleep(min(0.05, deadline - now))
+            nap = min(0.05, deadline - now)
+            await asyncio.sleep(nap)
+            late = time.monotonic() - now - nap  # the loop was busy (or the process starved) this long
+            self.loop_lag_max = max(self.loop_lag_max, late)
+            self.loop_lag_round = max(self.loop_lag_round, late)
             if time.monotonic() >= next_report:
                 report(self._progress())
-                next_report += plan.interval
+                next_report = max(next_report + plan.interval, time.monotonic())
         elapsed = time.monotonic() - started
         cpu = _cpu_seconds() - cpu0
         connected = len(self.open)
@@ -130,6 +136,7 @@ class Worker:
             "connected_at_end": connected,
             "synced_at_end": self.synced_count(),
             "all_open_after": None if self.all_open_at is None else self.all_open_at - started,
+            "loop_lag_max_ms": round(self.loop_lag_max * 1000, 1),
         }
 
     def synced_count(self) -> int:
@@ -151,7 +158,12 @@ class Worker:
             "synced_ns": max((c.synced_ns for c in self.checkers), default=0),
             "groups": {name: tally.as_dict() for name, tally in self.groups.items()},
             "all_open_after": None if self.all_open_at is None else self.all_open_at - self._started,
+            "loop_lag_ms": round(self._take_lag() * 1000, 1),
         }
+
+    def _take_lag(self) -> float:
+        lag, self.loop_lag_round = self.loop_lag_round, 0.0
+        return lag
 
     async def _keep_open(
         self, spec: ConnSpec, checker: StreamChecker, gate: asyncio.Semaphore, not_before: float
