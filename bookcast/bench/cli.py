@@ -11,6 +11,10 @@ BENCHMARKS = {
         "bookcast.bench.fanout",
         "gateway: frames/s and latency for thousands of clients vs baselines",
     ),
+    "realistic": (
+        "bookcast.bench.realistic",
+        "the real pipeline under a venue's traffic: ramp, reconnect storm, md_service paused, goals",
+    ),
     "binance": ("gateway.binance.bench", "Binance dialect: encode cost per delta vs the native encoder"),
     "obs": ("bookcast.bench.obs", "observability: latency hooks per delta vs the work there, scrape cost"),
     "feed": (
@@ -22,7 +26,7 @@ BENCHMARKS = {
 
 def usage() -> str:
     lines = ["usage: bookcast bench NAME [options]", "", "benchmarks:"]
-    lines += [f"  {name:<8} {what}" for name, (_, what) in BENCHMARKS.items()]
+    lines += [f"  {name:<9} {what}" for name, (_, what) in BENCHMARKS.items()]
     return "\n".join(lines)
 
 
