@@ -32,7 +32,7 @@ import orjson
 from clients.load.config import LoadConfig, build_parser, fetch_pool, load_config, plan_workers
 from clients.load.limits import ephemeral_ports, needed_per_process, raise_fd_limit
 from clients.load.report import LoadReport, WorkerResult, progress_line
-from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters, clear
 from clients.load.status import StatusPublisher, load_status
 from clients.load.timeline import Timeline
 from clients.load.worker import WorkerPlan, worker_main
@@ -279,7 +279,7 @@ class _Progress:
             )  # fmt: skip
         self._round_last, self._round_time = total, now
         self._line.add(self._interval)
-        self._interval.reset()
+        clear(self._interval)
         self._times.reset()
         self._seen.clear()
         if now - self._last_time < self._cfg.progress_interval - self._cfg.report_interval / 2:
@@ -291,7 +291,7 @@ class _Progress:
             )  # fmt: skip
             print(line, file=sys.stderr, flush=True)
         self._last, self._last_time = total, now
-        self._line.reset()
+        clear(self._line)
 
     def _all_open_after(self) -> float | None:
         """Seconds from the start until every worker had opened each of its connections once."""

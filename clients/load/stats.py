@@ -14,7 +14,7 @@ from hdrh.histogram import HdrHistogram
 
 from clients.latency import HIGHEST_US, LatencyPair, new_histogram, summarize
 
-__all__ = ["HIGHEST_US", "ConnTimes", "GroupTally", "Latencies", "LoadCounters", "summarize"]
+__all__ = ["HIGHEST_US", "ConnTimes", "GroupTally", "Latencies", "LoadCounters", "clear", "summarize"]
 
 
 @dataclass(slots=True)
@@ -66,6 +66,14 @@ class LoadCounters:
 Latencies = LatencyPair  # exchange and window histograms of one process or of the whole run
 
 
+def clear(latencies: Latencies) -> None:
+    """Empty both histograms in place, cheaply: new ones (~0.1 ms) instead of ``reset()`` (~3 ms each).
+
+    In place, because every checker of a worker records into the same object.
+    """
+    latencies.exchange, latencies.window = new_histogram(), new_histogram()
+
+
 class ConnTimes:
     """How long connections took (µs): the handshake, the first full sync, the sync after a disconnect.
 
@@ -102,8 +110,8 @@ class ConnTimes:
             getattr(self, name).add(getattr(other, name))
 
     def reset(self) -> None:
-        for name in self.NAMES:
-            getattr(self, name).reset()
+        for name in self.NAMES:  # new histograms: HdrHistogram.reset() zeroes counts in a Python loop
+            setattr(self, name, new_histogram())
 
     def summary(self) -> dict[str, dict[str, float | int]]:
         return {name: summarize(getattr(self, name)) for name in self.NAMES}

@@ -30,7 +30,7 @@ from websockets.uri import parse_uri
 from clients.backoff import Backoff
 from clients.load.checker import StreamChecker
 from clients.load.connection import LoadConnection, open_connection
-from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters, clear
 from clients.refusal import handshake_refusal
 
 log = logging.getLogger("clients.load")
@@ -147,7 +147,7 @@ class Worker:
         encoded, times = self.interval.encode(), self.times.encode()
         self.total.add(self.interval)
         self.total_times.add(self.times)
-        self.interval.reset()
+        clear(self.interval)
         self.times.reset()
         return {
             "counters": self.counters.as_dict(),
