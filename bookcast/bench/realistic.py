@@ -35,7 +35,7 @@ from bookcast.bench.realistic_settings import Settings, SettingsError, build_par
 from bookcast.bench.realistic_stack import Stack
 from bookcast.embedded import EmbeddedServerError
 
-STREAMS_TIMEOUT = 60.0  # for md_service to have a stream of every pair before the clients come
+STREAMS_TIMEOUT = 60.0  # for md_service to have every pair's stream and no backlog before the clients come
 
 
 def say(text: str) -> None:
@@ -63,8 +63,12 @@ def run(settings: Settings) -> dict[str, Any]:
         try:
             say(f"starting Kafka, Redis, md_service, {settings.gateways} gateway(s), the feed …")
             stack.start()
-            streams = host["pair_streams"] = stack.wait_streams(STREAMS_TIMEOUT)
-            say(f"md_service has {streams} of {settings.pairs} pair streams; clients come now")
+            streams, behind = stack.wait_ready(STREAMS_TIMEOUT, settings.lag_threshold)
+            host["pair_streams"], host["md_behind_at_start"] = streams, behind
+            say(
+                f"md_service has {streams} of {settings.pairs} pair streams and trails the feed by "
+                f"{'?' if behind is None else f'{behind:,.0f}'} events; clients come now"
+            )
             phases = Phases(settings, stack, workdir, say)
             sections["ramp"] = phases.ramp()
             sections["steady"] = phases.steady()

@@ -140,6 +140,9 @@ def per_core(s: Settings, steady: dict[str, Any] | None, synthetic: dict[str, An
         f"{real:,.0f} pair-deltas/s per gateway core vs {fake:,.0f} synthetic "
         f"({synthetic['clients']:,} clients x 8 pairs): {share:.0%}"
     )
+    frames, fake_frames = (steady or {}).get("gateway_frames_per_core"), synthetic.get("frames_per_core")
+    if frames and fake_frames:
+        figure += f"; frames/s per core {frames:,.0f} vs {fake_frames:,.0f} ({frames / fake_frames:.0%})"
     return Verdict("per-core", text, share >= SYNTHETIC_SHARE, figure, s.clients >= 2000)
 
 

@@ -234,6 +234,9 @@ class Phases:
             "generator_loop_lag_ms": w.loop_lag_ms,
             "cpu_cores": cores,
             "gateway_deltas_per_core": deltas / cores["gateways"] if cores.get("gateways") else None,
+            "gateway_frames_per_core": w.rates.get("frames", 0.0) / cores["gateways"]
+            if cores.get("gateways")
+            else None,
             "gateway_frames_out_per_s": _diff(server0, server1, "frames_out", t1 - t0),
             "gateway_deltas_out_per_s": _diff(server0, server1, "deltas_out", t1 - t0),
             "gateway_rss_mib": [round(r / MIB, 1) for r in rss],
@@ -472,6 +475,7 @@ def synthetic(settings: Settings, clients: int, workdir: Path, say: Callable[[st
         "frames_per_s": run.get("frames_per_s"),
         "gateway_cores": cores,
         "deltas_per_core": run["deltas_per_s"] / cores if cores else None,
+        "frames_per_core": run["frames_per_s"] / cores if cores else None,
         "window_p99_ms": (run.get("window_latency_ms") or {}).get("p99"),
     }
 

@@ -95,7 +95,8 @@ def _steady(st: dict[str, Any]) -> list[str]:
         + (LAGGING if st["generator_loop_lag_ms"] > LAGGING_MS else ""),
         f"  gateway RSS {rss} MiB: {_f(st['kib_per_connection'])} KiB per connection; broker RSS "
         f"{st['broker_rss_mib']:,.0f} MiB (the embedded broker keeps every message)",
-        f"  CPU (cores): {cpu}; {_f(st['gateway_deltas_per_core'], ',.0f')} pair-deltas/s per gateway core",
+        f"  CPU (cores): {cpu}; per gateway core {_f(st['gateway_deltas_per_core'], ',.0f')} pair-deltas/s "
+        f"in {_f(st.get('gateway_frames_per_core'), ',.0f')} frames/s",
     ]
     return out
 
@@ -152,7 +153,8 @@ def _synthetic(sy: dict[str, Any]) -> list[str]:
     return [
         f"synthetic (bench fanout: {sy['clients']:,} clients, all on the same 8 pairs): "
         f"{_f(sy['deltas_per_s'], ',.0f')} pair-deltas/s on {_f(sy['gateway_cores'], '.2f')} "
-        f"gateway cores = {_f(sy['deltas_per_core'], ',.0f')} per core; "
+        f"gateway cores = {_f(sy['deltas_per_core'], ',.0f')} per core "
+        f"(in {_f(sy.get('frames_per_core'), ',.0f')} frames/s); "
         f"window p99 {_f(sy['window_p99_ms'])} ms"
     ]
 
@@ -182,7 +184,9 @@ def lines(doc: dict[str, Any]) -> list[str]:
         f"bookcast bench realistic: {s['pairs']} pairs at {s['rate']:,.0f} events/s (zipf {s['zipf']:g}), "
         f"{s['gateways']} gateway process(es), {m['cores']} cores; load average {m['load_before']} before, "
         f"{m.get('load_after', '-')} after; {m.get('seconds', '-')} s",
-        f"phases: {', '.join(s['phases'])}{'  (--quick: not the goals scale)' if s['quick'] else ''}",
+        f"phases: {', '.join(s['phases'])}{'  (--quick: not the goals scale)' if s['quick'] else ''}; "
+        f"before the clients came md_service had {m.get('pair_streams', '-')} pair streams and trailed the "
+        f"feed by {_f(m.get('md_behind_at_start'), ',.0f')} events",
     ]
     sections = [
         ("ramp", lambda r: _ramp(s, r)), ("steady", _steady), ("storm", _storm), ("pause", _pause),
