@@ -271,5 +271,18 @@ def load_summary(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def gauge_summary(samples: Sequence[tuple[float | None, float | None]]) -> dict[str, float | int | None]:
+    """A gateway's loop lag (s) and overloaded flag sampled over a window: mean and worst lag (ms),
+    the share of samples in which it refused handshakes for load, and how many samples answered."""
+    lags = [lag for lag, _ in samples if lag is not None]
+    flags = [flag for _, flag in samples if flag is not None]
+    return {
+        "loop_lag_ms_mean": sum(lags) / len(lags) * 1000 if lags else None,
+        "loop_lag_ms_max": max(lags) * 1000 if lags else None,
+        "overloaded_share": sum(1 for f in flags if f) / len(flags) if flags else None,
+        "samples": len(samples),
+    }
+
+
 def finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None

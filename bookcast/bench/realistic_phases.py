@@ -32,6 +32,7 @@ from bookcast.bench.realistic_figures import (
     catch_up,
     combined,
     cpu_cores,
+    gauge_summary,
     latency_ms,
     prom_sum,
     storm_outcome,
@@ -122,6 +123,22 @@ class Phases:
             self.stack.check_alive()
             time.sleep(min(0.25, left))
 
+    def _watch_gateway(self, seconds: float, index: int = 0) -> dict[str, Any]:
+        """Sleep ``seconds`` while sampling the gateway's loop lag and overload flag once a second."""
+        port = self.stack.metrics[f"gateway-{index + 1}"]
+        samples: list[tuple[float | None, float | None]] = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.stack.check_alive()
+            got = scrape(port, timeout=0.5)
+            if got is None:
+                samples.append((None, None))
+            else:
+                lag = prom_sum(got, "bookcast_gateway_loop_lag_seconds")
+                samples.append((lag, prom_sum(got, "bookcast_gateway_overloaded")))
+            time.sleep(max(0.0, min(1.0, end - time.monotonic())))
+        return gauge_summary(samples)
+
     def _gateway_counters(self, index: int = 0) -> dict[str, float] | None:
         """The gateway's own counts (its /metrics); None if it did not answer within 3 s."""
         samples = scrape(self.stack.metrics[f"gateway-{index + 1}"], timeout=3.0)
@@ -129,7 +146,13 @@ class Phases:
             return None
         return {
             name: prom_sum(samples, "bookcast_gateway_counter_total", {"name": name}) or 0.0
-            for name in ("frames_out", "deltas_out", "handshakes_refused", "connections_opened")
+            for name in (
+                "frames_out",
+                "deltas_out",
+                "handshakes_refused",
+                "refused_overloaded",
+                "connections_opened",
+            )
         }
 
     # --- 1. ramp and steady -----------------------------------------------------------
@@ -198,7 +221,7 @@ class Phases:
         server0 = self._gateway_counters()
         cpu0, t0 = stack.cpu(), time.time()
         self.say(f"steady: measuring {s.steady:g} s …")
-        self._sleep(s.steady)
+        watched = self._watch_gateway(s.steady)
         cpu1, t1 = stack.cpu(), time.time()
         server1 = self._gateway_counters()
         self._rounds_past(t1)
@@ -232,6 +255,8 @@ class Phases:
                 k: w.count(k) for k in ("gaps", "resyncs", "stale", "checksum_failures", "disconnects")
             },
             "generator_loop_lag_ms": w.loop_lag_ms,
+            "gateway_health": watched,
+            "gateway_refused_overloaded": _diff(server0, server1, "refused_overloaded"),
             "cpu_cores": cores,
             "gateway_deltas_per_core": deltas / cores["gateways"] if cores.get("gateways") else None,
             "gateway_frames_per_core": w.rates.get("frames", 0.0) / cores["gateways"]
@@ -405,7 +430,7 @@ class Phases:
         self.say(f"overload: {n:,} clients on gateway-1 at {s.ramp:g}/s …")
         everyone = self._wait([run], lambda r: r["synced"] >= r["connections"], n / s.ramp + s.wait_timeout)
         rss0, t0 = stack.gateway_rss(0), time.time()
-        self._sleep(s.steady)
+        watched = self._watch_gateway(s.steady)
         rss1, t1 = stack.gateway_rss(0), time.time()
         self._rounds_past(t1, [run])
         rounds = run.rounds
@@ -435,6 +460,7 @@ class Phases:
             "gateway_rss_mib": [round(rss0 / MIB, 1), round(rss1 / MIB, 1)],
             "connected_at_end": report.get("connected_at_end"),
             "generator_loop_lag_ms": w.loop_lag_ms,
+            "gateway_health": watched,
         }
         lat = result["latency_ms"]["window_to_receipt"]
         self.say(

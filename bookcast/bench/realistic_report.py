@@ -38,6 +38,10 @@ def _f(value: float | None, spec: str = ",.1f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
 def _lat(block: dict[str, Any] | None) -> str:
     if not block:
         return "-"
@@ -66,7 +70,7 @@ def _ramp(s: dict[str, Any], r: dict[str, Any]) -> list[str]:
 
 
 def _steady(st: dict[str, Any]) -> list[str]:
-    lat, whole = st["latency_ms"], st["latency_ms_with_ramp"]
+    lat, whole, gw = st["latency_ms"], st["latency_ms_with_ramp"], st.get("gateway_health") or {}
     out = [
         f"steady ({st['seconds']:g} s, {st['open']:,}/{st['clients']:,} open, {st['synced']:,} synced):",
         f"  {st['deltas_per_s']:,.0f} pair-deltas/s, {st['frames_per_s']:,.0f} frames/s, "
@@ -95,6 +99,10 @@ def _steady(st: dict[str, Any]) -> list[str]:
         + (LAGGING if st["generator_loop_lag_ms"] > LAGGING_MS else ""),
         f"  gateway RSS {rss} MiB: {_f(st['kib_per_connection'])} KiB per connection; broker RSS "
         f"{st['broker_rss_mib']:,.0f} MiB (the embedded broker keeps every message)",
+        f"  first gateway: event loop late by {_f(gw.get('loop_lag_ms_mean'), ',.0f')} ms on average, "
+        f"{_f(gw.get('loop_lag_ms_max'), ',.0f')} at worst (smoothed, its /metrics); refusing handshakes "
+        f"for load {_f(_percent(gw.get('overloaded_share')), '.0f')} % of the time, "
+        f"{_f(st.get('gateway_refused_overloaded'), ',.0f')} refused",
         f"  CPU (cores): {cpu}; per gateway core {_f(st['gateway_deltas_per_core'], ',.0f')} pair-deltas/s "
         f"in {_f(st.get('gateway_frames_per_core'), ',.0f')} frames/s",
     ]

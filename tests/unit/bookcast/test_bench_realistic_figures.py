@@ -10,6 +10,7 @@ from bookcast.bench.realistic_figures import (
     catch_up,
     combined,
     cpu_cores,
+    gauge_summary,
     latency_ms,
     load_summary,
     prom_samples,
@@ -131,3 +132,14 @@ def test_cpu_cores_thirds_and_load_summaries():
     summary = load_summary(report)
     assert summary is not None and summary["stale"] == 1 and summary["cpu_share"] == [0.2]
     assert summary["gaps"] is None and load_summary(None) is None
+
+
+def test_the_gateways_own_loop_lag_is_summarised():
+    summary = gauge_summary([(0.1, 0.0), (0.3, 1.0), (None, None), (0.2, 1.0)])
+    assert summary["loop_lag_ms_mean"] == pytest.approx(200.0) and summary[
+        "loop_lag_ms_max"
+    ] == pytest.approx(300.0)
+    assert summary["overloaded_share"] == pytest.approx(2 / 3) and summary["samples"] == 4
+    assert gauge_summary([(None, None)]) == {
+        "loop_lag_ms_mean": None, "loop_lag_ms_max": None, "overloaded_share": None, "samples": 1,
+    }  # fmt: skip

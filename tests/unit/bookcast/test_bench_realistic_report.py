@@ -142,7 +142,7 @@ def test_the_printed_report_has_every_headline_figure():
         "pair-deltas/s", "frames/s", "per 100 ms window", "deltas per frame", "window -> recv",
         "exchange -> recv", "CPU (cores): gateways", "KiB per connection", "connects/s", "connect failures",
         "refusals", "synced again", "gone for good", "catch-up", "x the live rate", "per core", "[MISSED]",
-        "[met]*", "load-main",
+        "[met]*", "load-main", "refusing handshakes for load 25 % of the time",
     ):  # fmt: skip
         assert fragment in text, fragment
 
