@@ -50,6 +50,7 @@ class GatewayConfig:
     overload_enter_ms: float = 150.0  # (0: never refuse for lag)
     overload_leave_ms: float = 50.0  # … until it has been at most this late …
     overload_hold_s: float = 2.0  # … for this long
+    overload_min_busy: float = 0.5  # … and only while this process uses at least this share of a core
     # heartbeats and timers
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
@@ -146,6 +147,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         overload_enter_ms=overload_enter,
         overload_leave_ms=overload_leave,
         overload_hold_s=env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_HOLD_S", 2.0, 0.0, 600),
+        overload_min_busy=env_float(env, "BOOKCAST_GATEWAY_OVERLOAD_MIN_BUSY", 0.5, 0.0, 64.0),
         linger_s=env_float(env, "BOOKCAST_GATEWAY_LINGER_S", 30.0, 0.0, 3600),
         recent_deltas=env_int(env, "BOOKCAST_GATEWAY_RECENT", 200, 0, 1_000_000),
         recovery_wait_s=env_float(env, "BOOKCAST_GATEWAY_RECOVERY_WAIT_S", 2.0, 0.0, 60),

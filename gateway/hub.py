@@ -63,8 +63,9 @@ class Hub:
         )  # fmt: skip
         self.shutting_down = False
         self.overload = Overload(
-            cfg.overload_enter_ms / 1000, cfg.overload_leave_ms / 1000, cfg.overload_hold_s
-        )  # fed by gateway.loop_lag (the server runs it)
+            cfg.overload_enter_ms / 1000, cfg.overload_leave_ms / 1000, cfg.overload_hold_s,
+            min_busy=cfg.overload_min_busy,
+        )  # fmt: skip  # fed by gateway.loop_lag (the server runs it)
         self._linger: dict[str, asyncio.TimerHandle] = {}
         self._claims: dict[str, int] = {}  # pairs a subscribe in progress is about to follow
         self._live_waiters: dict[str, list[asyncio.Future[None]]] = {}

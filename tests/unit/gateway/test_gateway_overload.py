@@ -59,7 +59,7 @@ def test_zero_disables_the_rule_and_bad_settings_are_refused() -> None:
 
 async def test_the_monitor_measures_a_blocked_loop() -> None:
     samples: list[float] = []
-    task = asyncio.create_task(watch_loop_lag(lambda lag, now: samples.append(lag), period_s=0.01))
+    task = asyncio.create_task(watch_loop_lag(lambda lag, now, cpu: samples.append(lag), period_s=0.01))
     try:
         await asyncio.sleep(0.03)
         time.sleep(0.12)  # the loop is held, as a long flush would hold it
@@ -123,3 +123,23 @@ async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_an
     assert orjson.loads(response.body)["code"] == "overloaded"
     assert 1 <= int(response.headers["Retry-After"]) <= 5
     assert api.admission.total == 1 and hub.counters["refused_overloaded"] == 1
+
+
+def test_a_late_loop_in_a_process_using_little_cpu_is_a_starved_machine_not_overload() -> None:
+    overload = Overload(enter_s=0.15, leave_s=0.05, hold_s=1.0, min_busy=0.5, smooth_s=0.5)
+    now = cpu = 0.0
+    for _ in range(40):  # late by 300 ms each time, but using a tenth of a core: others starve us
+        now += 0.35
+        cpu += 0.035
+        overload.observe(0.3, now, cpu)
+    assert not overload.overloaded and overload.busy < 0.2 and overload.refusal() is None
+    for _ in range(10):  # the same lateness with the process busy: its own work
+        now += 0.35
+        cpu += 0.3
+        overload.observe(0.3, now, cpu)
+    assert overload.overloaded and overload.busy > 0.5
+    for _ in range(10):  # still late, but the work is gone: it leaves after the hold
+        now += 0.35
+        cpu += 0.01
+        overload.observe(0.3, now, cpu)
+    assert not overload.overloaded
