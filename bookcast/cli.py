@@ -3,6 +3,7 @@
 bookcast up                  everything, embedded servers included
 bookcast feed|md|gateway     one tier (settings from the environment, see docs/operations.md)
 bookcast watch PAIR          a live view of one book
+bookcast chaos               the fault suite: faults on a schedule, every book checked
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
 
         return main(argv)
 
+    def chaos(argv: list[str]) -> int:
+        from bookcast.chaos.cli import main
+
+        return main(argv)
+
     return {
         "up": up,
         "feed": feed,
@@ -58,6 +64,7 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
         "watch": watch,
         "load": load,
         "bench": bench,
+        "chaos": chaos,
     }
 
 
