@@ -402,6 +402,8 @@ class Phases:
             "client_window_p99_ms": _pct(lat["window_to_receipt"], "p99_ms"),
             "client_gaps": clients.count("gaps"),
             "lag_series": [[x.t, x.md_lag, x.outside_lag] for x in samples],
+            # Why it did not catch up, in md_service's own words (its log is gone once the stack stops).
+            "md_log_tail": None if outcome.seconds is not None else _log_tail(stack.md),
         }
         self.say(
             f"pause: backlog {outcome.backlog:,.0f} events; lag under {s.lag_threshold:,} "
@@ -513,6 +515,15 @@ def _diff(
     if before is None or after is None or seconds <= 0:
         return None
     return (after[name] - before[name]) / seconds
+
+
+def _log_tail(proc: TierProcess | None, lines: int = 12) -> list[str] | None:
+    if proc is None:
+        return None
+    try:
+        return proc.log_tail(4096).splitlines()[-lines:]
+    except Exception:  # a log that cannot be read costs the report a hint, not the run
+        return None
 
 
 def _minus(value: float | None, minus: float) -> float | None:

@@ -136,7 +136,17 @@ def _pause(pz: dict[str, Any]) -> list[str]:
         f"the live rate; new epochs {pz['new_epochs']:g}",
         f"  clients meanwhile: exchange -> recv p99 {_f(pz['client_exchange_p99_ms'])} ms, "
         f"window -> recv p99 {_f(pz['client_window_p99_ms'])} ms, gaps {pz['client_gaps']}",
+        *_md_log(pz),
     ]
+
+
+def _md_log(pz: dict[str, Any]) -> list[str]:
+    tail = pz.get("md_log_tail") or []
+    return (
+        ["  md_service's log at the end (it did not catch up):", *(f"    {line}" for line in tail[-3:])]
+        if tail
+        else []
+    )
 
 
 def _overload(ov: dict[str, Any]) -> list[str]:
