@@ -74,7 +74,7 @@ class Window:
         self.latencies.add(other.latencies)
         self.times.add(other.times)
         for name, tally in other.groups.items():
-            mine = self.groups.setdefault(name, {"connections": 0, "frames": 0, "deltas": 0})
+            mine = self.groups.setdefault(name, {"connections": 0, "open": 0, "frames": 0, "deltas": 0})
             for key, value in tally.items():
                 mine[key] = mine.get(key, 0) + value
         self.connections += other.connections
@@ -85,16 +85,17 @@ class Window:
         return self.counters.get(name, 0)
 
     def per_client(self, group: str | None = None) -> dict[str, float | None]:
-        """Frames each client received per second and deltas per frame (all clients, or one group)."""
+        """Frames each client received per second and deltas per frame (all clients, or one group).
+
+        Per *open* client (at the window's end): clients still refused or reconnecting receive
+        nothing, and dividing by them would understate what a connected client gets.
+        """
         if group is None:
-            conns, frames, deltas = self.connections, self.count("frames"), self.count("deltas")
+            conns, frames, deltas = self.open, self.count("frames"), self.count("deltas")
         else:
             tally = self.groups.get(group, {})
-            conns, frames, deltas = (
-                tally.get("connections", 0),
-                tally.get("frames", 0),
-                tally.get("deltas", 0),
-            )
+            conns = tally.get("open", tally.get("connections", 0))
+            frames, deltas = tally.get("frames", 0), tally.get("deltas", 0)
         return {
             "frames_per_client_per_s": frames / conns / self.seconds if conns and self.seconds else None,
             "deltas_per_frame": deltas / frames if frames else None,
@@ -137,6 +138,7 @@ def window(rounds: Sequence[Round], t_from: float, t_to: float) -> Window:
         was = base_groups.get(name, {})
         out.groups[name] = {
             "connections": tally["connections"],
+            "open": tally.get("open", tally["connections"]),
             "frames": tally["frames"] - was.get("frames", 0),
             "deltas": tally["deltas"] - was.get("deltas", 0),
         }

@@ -47,7 +47,12 @@ def frames_per_window(s: Settings, steady: dict[str, Any] | None) -> Verdict:
     if not group or group.get("frames_per_client_per_s") is None:
         return Verdict("frames", text, None, "not measured (no demo clients)", False)
     per_s = group["frames_per_client_per_s"]
-    figure = f"{per_s:.1f} frames/s per demo client, {_num(group.get('deltas_per_frame'))} deltas per frame"
+    p99 = (steady or {}).get("latency_ms", {}).get("window_to_receipt", {}).get("p99_ms")
+    figure = (
+        f"{per_s:.1f} frames/s per demo client, {_num(group.get('deltas_per_frame'))} deltas per frame; "
+        f"window -> receipt p99 {_ms(p99)} (a gateway that falls behind packs several windows into a "
+        "frame, which also keeps this figure low: read it with the p99)"
+    )
     return Verdict("frames", text, per_s <= FRAMES_PER_S_MAX, figure, s.pairs >= 8)
 
 

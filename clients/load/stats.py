@@ -124,11 +124,13 @@ class GroupTally:
     connections: int = 0
     frames: int = 0
     deltas: int = 0
+    open: int = 0  # connections of the group open now: per-client figures divide by these
 
     def add(self, other: GroupTally) -> None:
         self.connections += other.connections
         self.frames += other.frames
         self.deltas += other.deltas
+        self.open += other.open
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -194,6 +194,7 @@ class Worker:
                 self.counters.refused_then_connected += 1
                 refused = False
             self.open.add(connection)
+            checker.tally.open += 1
             self._opened_once += 1
             if self._opened_once == len(self.plan.specs) and self.all_open_at is None:
                 self.all_open_at = time.monotonic()
@@ -202,6 +203,7 @@ class Worker:
                 await connection.closed
             finally:
                 self.open.discard(connection)
+                checker.tally.open -= 1
             if connection.closing or self._ending:
                 return
             checker.connection_lost(time.time_ns())

@@ -65,7 +65,7 @@ def test_a_window_takes_counter_differences_and_the_rounds_histograms():
     assert w.seconds == pytest.approx(2.0)
     assert w.count("frames") == 400 and w.rates["frames"] == pytest.approx(200.0)
     assert w.latencies.window.get_total_count() == 4  # the rounds at 1.5, 2.0, 2.5, 3.0
-    assert w.groups["listed"] == {"connections": 2, "frames": 0, "deltas": 0}
+    assert w.groups["listed"] == {"connections": 2, "open": 2, "frames": 0, "deltas": 0}
     assert w.per_client() == {"frames_per_client_per_s": pytest.approx(20.0), "deltas_per_frame": 2.0}
     assert w.per_client("drawn")["frames_per_client_per_s"] == pytest.approx(25.0)
     lat = latency_ms(w)
@@ -143,3 +143,11 @@ def test_the_gateways_own_loop_lag_is_summarised():
     assert gauge_summary([(None, None)]) == {
         "loop_lag_ms_mean": None, "loop_lag_ms_max": None, "overloaded_share": None, "samples": 1,
     }  # fmt: skip
+
+
+def test_frames_per_client_count_only_the_clients_that_are_open():
+    rounds = [rnd(T0 + 0.5, 0, open_=4), rnd(T0 + 1.5, 100, open_=4)]
+    rounds[1]["groups"]["drawn"]["open"] = 2  # the rest refused or reconnecting: they received nothing
+    w = window(rounds, T0 + 0.5, T0 + 1.5)
+    assert w.per_client()["frames_per_client_per_s"] == pytest.approx(100 / 4)
+    assert w.per_client("drawn")["frames_per_client_per_s"] == pytest.approx(100 / 2)

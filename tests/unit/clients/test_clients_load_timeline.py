@@ -40,7 +40,7 @@ def test_each_round_of_the_workers_is_one_line(tmp_path, monkeypatch) -> None:
     last = rounds[-1]
     assert (last["open"], last["synced"], last["connections"], last["synced_ns"]) == (4, 4, 4, 2_001)
     assert last["counters"]["frames"] == 40 and last["counters"]["resynced"] == 1
-    assert last["groups"] == {"drawn": {"connections": 4, "frames": 40, "deltas": 20}}
+    assert last["groups"] == {"drawn": {"connections": 4, "frames": 40, "deltas": 20, "open": 0}}
     merged = Latencies()
     merged.add_encoded({k: v.encode() for k, v in last["latencies"].items()})
     assert merged.window.get_total_count() == 2  # this round's only, not the run's

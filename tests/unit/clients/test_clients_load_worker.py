@@ -140,5 +140,5 @@ async def test_a_dropped_connection_comes_back_with_since_and_counts_its_resync(
     assert (c["disconnects"], c["since_subscribes"], c["recovered_answers"], c["snapshots"]) == (1, 1, 1, 2)
     assert (c["deltas"], c["gaps"], c["checksum_failures"]) == (4, 0, 0)
     assert final["synced_at_end"] == 1 and final["groups"] == {
-        "spread": {"connections": 1, "frames": 5, "deltas": 4}  # acks, snapshots, deltas, replay
+        "spread": {"connections": 1, "frames": 5, "deltas": 4, "open": 0}  # acks, snapshots, deltas, replay
     }
