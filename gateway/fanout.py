@@ -180,35 +180,24 @@ class FanOut:
             if built is None:
                 messages = [raw for pair in key for _seq, raw in batch[pair]]
                 built = frames[key] = (text_frame(pack_frame(messages)), len(messages))
-            wire, count = built
-            sent = 0
             for session in group.writers():
-                if session.protocol.state is OPEN:
-                    floors = session.floors
-                    if floors is not None:  # just got a snapshot: only what is newer than it
-                        session.floors = None
-                        own = _above_floors(key, batch, floors)
-                        if own is None:
-                            continue
-                        data, own_count = own
-                        try:
-                            session.transport.write(data)
-                        except (RuntimeError, OSError):
-                            errors += 1
-                            continue
-                        frames_out += 1
-                        bytes_out += len(data)
-                        deltas_out += own_count
+                if session.protocol.state is not OPEN:
+                    continue
+                data, count = built
+                if session.floors is not None:  # just got a snapshot: only what is newer than it
+                    own = _above_floors(key, batch, session.floors)
+                    session.floors = None
+                    if own is None:
                         continue
-                    try:
-                        session.transport.write(wire)
-                    except (RuntimeError, OSError):
-                        errors += 1
-                        continue
-                    sent += 1
-            frames_out += sent
-            bytes_out += sent * len(wire)
-            deltas_out += sent * count
+                    data, count = own
+                try:
+                    session.transport.write(data)
+                except (RuntimeError, OSError):
+                    errors += 1
+                    continue
+                frames_out += 1
+                bytes_out += len(data)
+                deltas_out += count
         counters["frames_built"] += len(frames)
         counters["frames_out"] += frames_out
         counters["bytes_out"] += bytes_out
