@@ -14,16 +14,16 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
+from bookcast.chaos.source import SourceBook, read_source
 from bookcast.processes import tier_env
 from feed_simulator.topic import ensure_topic
-from mdcore.book import ASK, BID, OrderBook
+from mdcore.book import OrderBook
 from mdcore.codec import decode_delta
-from mdcore.events import decode_event, encode_event
+from mdcore.events import encode_event
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
@@ -77,44 +77,9 @@ def isolated_stack(
     return env, topic, prefix
 
 
-@dataclass
-class SourceBook:
-    """A pair's book rebuilt straight from the exchange events in Kafka: the truth."""
-
-    book: OrderBook
-    last_xseq: int
-    events: int
-
-
 def source_books(bootstrap: str, topic: str, partitions: int, expected_events: int) -> dict[str, SourceBook]:
     """Read every event of ``topic`` (exactly ``expected_events``) and apply them in order."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": unique("reader"), "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    books: dict[str, SourceBook] = {}
-    seen = 0
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while seen < expected_events:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"read {seen} of {expected_events} events from {topic}")
-            for msg in consumer.consume(num_messages=5000, timeout=0.5):
-                if msg.error():
-                    continue
-                seen += 1
-                event = decode_event(msg.value())
-                src = books.setdefault(event.pair, SourceBook(OrderBook(), 0, 0))
-                assert event.xseq == src.last_xseq + 1, (
-                    f"{event.pair}: xseq {event.xseq} after {src.last_xseq}"
-                )
-                for side, price, qty in event.changes:
-                    src.book.set_level(side, price, qty)
-                src.last_xseq = event.xseq
-                src.events += 1
-    finally:
-        consumer.close()
-    return books
+    return read_source(bootstrap, topic, partitions, expected_events=expected_events, timeout=TIMEOUT).books
 
 
 def stored_book(redis_url: str, prefix: str, pair: str) -> tuple[StoredState, LocalBook] | None:
@@ -133,12 +98,6 @@ def stored_state(redis_url: str, prefix: str, pair: str) -> dict[str, str]:
         return client.hgetall(RedisLayout(prefix).state_key(pair))
     finally:
         client.close()
-
-
-def wire_book(book: OrderBook, pair: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    inst = instrument(pair)
-    fmt = [(inst.format_price(p), inst.format_qty(q)) for p, q in book.iter_side(BID)]
-    return fmt, [(inst.format_price(p), inst.format_qty(q)) for p, q in book.iter_side(ASK)]
 
 
 # --- the exchange -------------------------------------------------------------------
