@@ -160,6 +160,9 @@ class LoadReport:
         d = self.as_dict()
         lines = [
             f"bookcast load: {self.connections:,} connections x {self.pairs_per_connection} pairs over "
+            f"{len(self.workers)} process(es), {self.elapsed:.1f} s, {', '.join(self.urls)}"
+            if isinstance(self.pairs_per_connection, int) or self.pairs_per_connection.isdigit()
+            else f"bookcast load: {self.connections:,} connections, pairs: {self.pairs_per_connection}; "
             f"{len(self.workers)} process(es), {self.elapsed:.1f} s, {', '.join(self.urls)}",
             f"  frames   {d['frames']:>12,}  {d['frames_per_s']:>12,.0f}/s",
             f"  messages {d['messages']:>12,}  {d['messages_per_s']:>12,.0f}/s",
