@@ -20,7 +20,11 @@ from bookcast.chaos.settings import ChaosSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bookcast chaos", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="bookcast chaos",
+        description="The fault suite: the whole stack on loopback, faults on a schedule, every book checked.",
+        epilog="docs/operations.md, section 'Fault suite', says what it injects and how to read its figures.",
+    )
     parser.add_argument("--duration", type=float, help="seconds of faults (default 300; --quick: 55)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the schedule, the feed and the clients")
     parser.add_argument("--quick", action="store_true", help="the short pass CI runs: every fault kind once")
@@ -37,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.duration is not None and args.duration <= 0:
         print("bookcast chaos: --duration must be positive", file=sys.stderr)
+        return 2
+    if args.fuzz is not None and args.fuzz < 1:
+        print("bookcast chaos: --fuzz needs at least 1 input", file=sys.stderr)
         return 2
     if args.fuzz is not None:
         from bookcast.chaos.fuzz_run import main as fuzz_main
