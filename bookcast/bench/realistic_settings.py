@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{','.join(QUICK_PHASES)}); the ramp always runs first: the others need its clients and figures",
     )
     p.add_argument(
-        "--quick", action="store_true", help="a small pass (~40 s) that checks the benchmark works"
+        "--quick", action="store_true", help="a small pass (40-90 s) that checks the benchmark works"
     )
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     return p
