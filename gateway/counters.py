@@ -19,6 +19,7 @@ HELP: dict[str, str] = {
     "refused_process_limit": "handshakes over the per-process connection limit (503)",
     "refused_ip_limit": "handshakes over the per-IP connection limit (429)",
     "refused_shutting_down": "handshakes during a graceful shutdown (503)",
+    "handshakes_abandoned": "upgrade requests whose client had gone by the time they were checked",
     "refused_overloaded": "handshakes refused while the event loop ran late (503 with Retry-After)",
     "closed_rate_limited": "connections closed with 1008 for sending too fast",
     "closed_slow": "connections closed with 4008 for staying over the high-water mark too long",

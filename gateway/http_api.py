@@ -178,6 +178,13 @@ class HttpApi:
             return self._refuse(
                 Refusal(403, "forbidden_origin", "this Origin is not allowed", "refused_origin")
             )
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            # The client left while its request waited for this turn (a storm's handshake
+            # timeouts): its connection_lost has run already, so a slot counted now would
+            # never be given back. Nobody reads this answer.
+            self.hub.counters["handshakes_abandoned"] += 1
+            return error_response(400, "gone", "the connection closed during its handshake")
         refusal = self.admission.admit(conn, _address(conn))
         if refusal is not None:
             return self._refuse(refusal)

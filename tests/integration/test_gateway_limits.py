@@ -11,6 +11,7 @@ import asyncio
 import http.client
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -267,4 +268,32 @@ async def test_connection_limits_per_ip_and_per_process(infra) -> None:
     finally:
         per_ip.stop()
         per_process.stop()
+        publisher.close()
+
+
+async def test_handshakes_abandoned_midway_give_their_connection_slot_back(infra) -> None:
+    """A client that sends its upgrade and vanishes (a storm's timeouts) must not keep a slot."""
+    prefix = unique("gwleak")
+    publisher = SyntheticPublisher(infra.redis_url, prefix, PAIRS, seed=6)
+    publisher.window()
+    gateway = start_gateway(infra.redis_url, prefix, max_connections="5", max_connections_per_ip="5")
+    host, port = "127.0.0.1", int(gateway.ws_url.split(":")[2].split("/")[0])
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    try:
+        for i in range(60):  # send the upgrade, reset the connection 0 to 4.5 ms later
+            sock = socket.create_connection((host, port))
+            sock.sendall(request)
+            time.sleep(0.0005 * (i % 10))  # the client's own timing, not synchronisation
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.close()
+        held = []
+        for _ in range(5):  # every slot must be free again
+            held.append(await asyncio.wait_for(connect(gateway.ws_url, proxy=None), T))
+        for ws in held:
+            await ws.close()
+    finally:
+        gateway.stop()
         publisher.close()
