@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 from gateway.binance.config import BinanceConfig, load_binance_config
 from gateway.binance.dialect import BinanceDialect
 from gateway.binance.gate import BinanceGate
+from gateway.book_page import with_book_page
 from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
 from gateway.dialect_port import HubDialectPort
@@ -115,6 +116,7 @@ async def run_gateway(
     handler, process_request = with_dashboard(
         dashboard, http_api.admit, *_routes(hub, slow, http_api, gate if binance.port is None else None)
     )
+    handler, process_request = with_book_page(handler, process_request)  # /book: the live order-book page
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
