@@ -58,7 +58,7 @@ def test_a_short_real_run_reports_plausible_figures_and_no_gap(stack, tmp_path) 
     assert "p99.9" in done.stdout  # the summary table
     report = orjson.loads(report_path.read_bytes())
 
-    assert (report["connections"], report["processes"], report["pairs_per_connection"]) == (50, 2, "2")  # a label
+    assert (report["connections"], report["processes"], report["pairs_per_connection"]) == (50, 2, "2")
     assert report["connected_at_end"] == 50
     assert 4.5 <= report["elapsed"] <= 10
     # Every connection got a snapshot of each of its pairs, then deltas (~10 a second per pair).
