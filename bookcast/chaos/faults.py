@@ -26,6 +26,7 @@ from bookcast.chaos.tiers import Tier
 
 FAILOVER_TIMEOUT_S = 30.0
 FENCE_TIMEOUT_S = 20.0
+STALL_MARGIN_S = 30.0  # a stalled client must be dropped within slow_close_s plus this
 
 
 @dataclass
@@ -150,7 +151,8 @@ async def client_stall(stack: ChaosStack, fault: Fault, rng: random.Random) -> I
     record = Injected(fault, gateway.instance, time.monotonic())
     count, pairs = stack.settings.stallers, stack.settings.pairs
     stallers = [await stall.open_staller(gateway.port, pairs) for _ in range(count)]
-    limit = float(stack.settings.tier_settings.get("gateway_slow_close_s", "10")) + 15.0
+    # the kernel's buffers fill first (megabytes), then the gateway's mark, then slow_close_s
+    limit = float(stack.settings.tier_settings.get("gateway_slow_close_s", "10")) + STALL_MARGIN_S
     try:
         await stall.stall(stallers, pairs, limit)
     finally:

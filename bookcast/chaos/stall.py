@@ -20,7 +20,7 @@ import orjson
 from bookcast.chaos import wire
 
 SOURCE = "127.0.0.3"
-ASK_EVERY_S = 0.2  # a subscribe of every pair (their snapshots again) 5 times a second
+ASK_EVERY_S = 0.1  # a subscribe of every pair (their snapshots again) 10 times a second: half the op limit
 
 
 @dataclass
