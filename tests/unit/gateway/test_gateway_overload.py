@@ -111,9 +111,14 @@ async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_an
     api = HttpApi(hub, Admission(10, 10))
     upgrade = Request("/ws", Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")]))
 
-    class Peer:  # hashable, like a connection (admission keys on it)
+    class Open:
+        def is_closing(self) -> bool:
+            return False
+
+    class Peer:  # hashable, like a connection (admission keys on it), and still open
         def __init__(self, port: int) -> None:
             self.remote_address = ("127.0.0.1", port)
+            self.transport = Open()
 
     peer = Peer(40000)
     assert api.admit(peer, upgrade, "") is None  # type: ignore[arg-type]  # admitted while on time
