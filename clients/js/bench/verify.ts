@@ -5,10 +5,10 @@
  *     npm run bench            # or: node build/bench/verify.js [--deltas N] [--depth N] [--json]
  *
  * A BTC-USD book of `--depth` levels a side (default 500, the simulated exchange's cap) takes
- * `--deltas` pre-made deltas (default 20000) of 1 to 16 level changes each, most near the top
- * of the book (updates, new levels, deletions), every one carrying the source's checksum. Each
- * delta is timed on its own (process.hrtime); the median, p90 and p99 are printed. The first
- * quarter warms the JIT up and is not counted.
+ * `--deltas` pre-made deltas (default 20000) of 1 to 16 changed levels each, most near the top
+ * of the book (new quantities, levels replaced by new ones), every one carrying the source's
+ * checksum. Each delta is timed on its own (process.hrtime); the median, p90 and p99 are
+ * printed. The first quarter warms the JIT up and is not counted.
  */
 
 import { LocalBook } from "../src/book.js";
@@ -30,30 +30,37 @@ const source = new Source("BTC-USD", "bench", 0, DEPTH);
 const inst = instrument("BTC-USD");
 const snapshot = source.snapshot();
 
-// Prices near the top: levels are 0.10 apart around 100.00 (Source's grid); a few ticks off
-// the grid's multiples make new levels appear and disappear.
-function change(side: "bids" | "asks"): [string, string] {
-  const offset = Math.floor(Math.abs(rand() - rand()) * DEPTH * 0.6) + 1;
-  const ticks = offset * 10 + (rand() < 0.2 ? Math.floor(rand() * 9) + 1 : 0);
-  const price = fmt(side === "bids" ? 10_000 - ticks : 10_000 + ticks, inst.priceDecimals);
-  const qty = rand() < 0.25 ? fmt(0, inst.qtyDecimals) : fmt(1 + Math.floor(rand() * 500_000), inst.qtyDecimals);
-  return [price, qty];
+// Changes land mostly near the top of the book: an existing level gets a new quantity (70 %),
+// or goes and a new level appears next to it (30 %), so the book keeps its depth.
+function units(price: string): number {
+  return Number(price.replace(".", ""));
 }
 
 const deltas: DeltaMessage[] = [];
 for (let i = 0; i < DELTAS; i++) {
-  const n = 1 + Math.floor(rand() * 16);
-  const bids: [string, string][] = [];
-  const asks: [string, string][] = [];
+  const now = { bids: source.side("bids"), asks: source.side("asks") };
+  const changes = { bids: [] as [string, string][], asks: [] as [string, string][] };
   const seen = new Set<string>();
+  const n = 1 + Math.floor(rand() * 16);
   for (let k = 0; k < n; k++) {
     const side = rand() < 0.5 ? "bids" : "asks";
-    const level = change(side);
-    if (seen.has(side + level[0])) continue; // a window lists a level once
-    seen.add(side + level[0]);
-    (side === "bids" ? bids : asks).push(level);
+    const levels = now[side];
+    const at = Math.min(levels.length - 1, Math.floor(Math.abs(rand() - rand()) * levels.length));
+    const price = (levels[at] as [string, string])[0];
+    if (seen.has(side + price)) continue; // a window lists a level once
+    seen.add(side + price);
+    const qty = fmt(1 + Math.floor(rand() * 500_000), inst.qtyDecimals);
+    if (rand() < 0.7) {
+      changes[side].push([price, qty]);
+      continue;
+    }
+    const map = side === "bids" ? source.bids : source.asks;
+    const moved = fmt(units(price) + (side === "bids" ? -1 : 1) * (1 + Math.floor(rand() * 9)), inst.priceDecimals);
+    if (map.has(moved) || seen.has(side + moved)) continue;
+    seen.add(side + moved);
+    changes[side].push([price, fmt(0, inst.qtyDecimals)], [moved, qty]);
   }
-  deltas.push(source.delta(bids, asks));
+  deltas.push(source.delta(changes.bids, changes.asks));
 }
 
 const book = new LocalBook(inst);

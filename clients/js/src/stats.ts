@@ -80,7 +80,7 @@ export class ClientStats {
   toJSON(): Record<string, number | null> {
     const out: Record<string, number | null> = {};
     for (const [key, value] of Object.entries(this)) {
-      if (typeof value === "number" || value === null) out[key] = value;
+      if ((typeof value === "number" || value === null) && key !== "recorded") out[key] = value;
     }
     return out;
   }
