@@ -15,9 +15,7 @@ from collections.abc import Callable
 PERIOD_S = 0.05
 
 
-async def watch_loop_lag(
-    observe: Callable[[float, float, float], None], period_s: float = PERIOD_S
-) -> None:
+async def watch_loop_lag(observe: Callable[[float, float, float], None], period_s: float = PERIOD_S) -> None:
     """Call ``observe(lag_s, now, cpu_s)`` after every sleep, for the life of the task.
 
     ``cpu_s`` is the process's CPU time so far: with the lag it tells a busy process from a

@@ -20,12 +20,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from mdcore.checksum import book_checksum
 from mdcore.codec import decode_delta, encode_snapshot
 from mdcore.errors import IntegrityError, SequenceGapError
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, StreamPosition
 from mdcore.sequencing import Verdict, classify
+from mdcore.wire_format import book_checksum
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ import zlib
 from dataclasses import dataclass
 from enum import Enum
 
-from md_service.wire import WireLevel, wire_format
 from mdcore.book import ASK, BID, OrderBook
 from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
 from mdcore.coalesce import WindowChanges
@@ -32,6 +31,7 @@ from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.events import Change
 from mdcore.instruments import Instrument, instrument
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import WireLevel, wire_format
 
 MAX_MISSING_RANGES = 32  # remembered exchange gaps per pair, to tell a late event from a duplicate
 

@@ -3,16 +3,14 @@
 CRC-32 (unsigned) of the ASCII string that joins with ":" — for i = 0..24 in order —
 bid level i as ``price:qty`` then ask level i as ``price:qty``, leaving out levels that
 do not exist. Strings are the canonical wire strings, so any client in any language
-can compute it from what it received.
+can compute it from what it received. An integer book's checksum is
+:func:`mdcore.wire_format.book_checksum`.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-
-from mdcore.book import ASK, BID, OrderBook
-from mdcore.instruments import Instrument
 
 CHECKSUM_DEPTH = 25
 
@@ -28,11 +26,3 @@ def checksum_of_wire_levels(bids: Sequence[Sequence[str]], asks: Sequence[Sequen
         if i >= len(bids) and i >= len(asks):
             break
     return zlib.crc32(":".join(parts).encode("ascii"))
-
-
-def book_checksum(book: OrderBook, inst: Instrument) -> int:
-    """Checksum of an integer book, formatted on the instrument's grid."""
-    fp, fq = inst.format_price, inst.format_qty
-    bids = [(fp(p), fq(q)) for p, q in book.top(BID, CHECKSUM_DEPTH)]
-    asks = [(fp(p), fq(q)) for p, q in book.top(ASK, CHECKSUM_DEPTH)]
-    return checksum_of_wire_levels(bids, asks)

@@ -4,10 +4,9 @@ Value (JSON): ``{"pair": "BTC-USD", "xseq": 17, "xts": <ns>, "changes": [["b", "
 where ``xseq`` rises by 1 per event per pair and quantity "0" removes the level. An
 event either validates completely or is rejected, so a bad event never half-applies.
 
-This is md_service's hot path (every exchange change passes here), so the numbers are
-parsed by :func:`_units`, a regex-free twin of :func:`mdcore.numbers.parse_units` that
-accepts exactly the same strings (a property test holds them together), and prices,
-which repeat a lot, are remembered per instrument. A price must also lie in its
+This is md_service's hot path (every exchange change passes here): the numbers are
+parsed by :func:`mdcore.numbers.parse_units`, the one (regex-free) parser of every tier,
+and prices, which repeat a lot, are remembered per instrument. A price must also lie in its
 instrument's band (:attr:`mdcore.instruments.Instrument.price_band`), checked once per
 distinct price string: a price far outside would top the book for every client. The band
 is md_service's input rule only; readers accept any price md_service wrote.
@@ -23,12 +22,11 @@ import orjson
 from mdcore.book import ASK, BID
 from mdcore.errors import InvalidEventError, InvalidNumberError
 from mdcore.instruments import Instrument, instrument
-from mdcore.numbers import MAX_NUMBER_LENGTH, MAX_UNITS, too_long
+from mdcore.numbers import parse_units
 
 Change = tuple[str, int, int]  # (side, price units, qty units)
 EventParts = tuple[str, int, int, list[Change]]  # (pair, xseq, xts, changes)
 
-_POW10 = tuple(10**k for k in range(40))
 _PRICE_CACHE_LIMIT = 1 << 15  # distinct price strings remembered per instrument
 
 
@@ -38,26 +36,6 @@ class ExchangeEvent:
     xseq: int
     xts: int
     changes: tuple[Change, ...]
-
-
-def _units(text: object, decimals: int) -> int:
-    """``mdcore.numbers.parse_units`` without a regex: same accepted strings, same errors."""
-    if type(text) is not str or len(text) > MAX_NUMBER_LENGTH:
-        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
-    whole, dot, frac = text.partition(".")
-    # isdigit() alone would accept other scripts' digits; isascii() leaves only 0-9.
-    if not (whole.isdigit() and whole.isascii()) or (dot and not (frac.isdigit() and frac.isascii())):
-        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
-    places = len(frac)
-    if places <= decimals:
-        units = int(whole + frac) * _POW10[decimals - places]
-    elif frac[decimals:].strip("0"):
-        raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
-    else:
-        units = int(whole + frac[:decimals])
-    if units > MAX_UNITS[decimals]:  # its canonical form would be too long for any reader
-        raise InvalidNumberError(too_long(text, decimals))
-    return units
 
 
 class _Grid:
@@ -74,7 +52,7 @@ class _Grid:
 
     def price(self, text: object) -> int:
         """Parse and check a price not in the cache (then cache it): on the tick grid, in the band."""
-        units = _units(text, self.pdec)
+        units = parse_units(text, self.pdec)
         if units <= 0 or units % self.tick:
             raise InvalidNumberError(
                 f"{self.inst.pair}: price {text!r} is not a positive multiple of the tick"
@@ -86,7 +64,7 @@ class _Grid:
         prices = self.prices
         if len(prices) >= _PRICE_CACHE_LIMIT:
             prices.clear()
-        prices[text] = units  # type: ignore[index]  # _units accepted it, so it is a str
+        prices[text] = units  # type: ignore[index]  # parse_units accepted it, so it is a str
         return units
 
 
@@ -142,7 +120,7 @@ def parse_event(raw: bytes | str) -> EventParts:
         units = prices.get(price) if type(price) is str else None
         if units is None:
             units = grid.price(price)
-        size = _units(qty, qdec)
+        size = parse_units(qty, qdec)
         if lot != 1 and size % lot:
             raise InvalidNumberError(f"{pair}: quantity {qty!r} is not a multiple of the lot")
         append((side, units, size))

@@ -8,21 +8,22 @@ through the instrument, so a book that passed its checks is the source book.
 from __future__ import annotations
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.errors import ChecksumMismatchError, SequenceGapError
 from mdcore.instruments import Instrument, instrument
 from mdcore.messages import Delta, Snapshot, StreamPosition, WireLevels
 from mdcore.sequencing import Verdict, classify
+from mdcore.wire_format import book_checksum, wire_format
 
 
 class LocalBook:
     """One pair's book at a known stream position ``(epoch, seq)``."""
 
-    __slots__ = ("book", "checksum", "epoch", "instrument", "pair", "seq", "ts")
+    __slots__ = ("_format", "book", "checksum", "epoch", "instrument", "pair", "seq", "ts")
 
     def __init__(self, pair: str, inst: Instrument | None = None) -> None:
         self.pair = pair
         self.instrument = inst or instrument(pair)
+        self._format = wire_format(self.instrument)  # snapshots format every level: the fast one
         self.book = OrderBook()
         self.epoch: str | None = None
         self.seq = 0
@@ -85,8 +86,7 @@ class LocalBook:
             raise ChecksumMismatchError(self.pair, seq, expected, computed)
 
     def wire_levels(self, side: str, depth: int | None = None) -> list[tuple[str, str]]:
-        fp, fq = self.instrument.format_price, self.instrument.format_qty
-        return [(fp(p), fq(q)) for p, q in self.book.top(side, depth)]
+        return self._format.levels(self.book.top(side, depth))
 
     def to_snapshot(self, depth: int | None = None) -> Snapshot:
         """The book as a snapshot message at its current position (requires ``synced``)."""

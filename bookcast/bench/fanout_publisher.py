@@ -19,12 +19,12 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.coalesce import WindowChanges
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.instruments import instrument
 from mdcore.messages import Delta, Snapshot
 from mdcore.redis_layout import RedisLayout
+from mdcore.wire_format import book_checksum
 
 # KEYS per pair: state, hist, snap. ARGV: maxlen, pairs key, then per pair:
 # pair, channel, epoch, seq, xseq, delta, snapshot ("" = none), publish ("1"/"0").

@@ -34,10 +34,10 @@ from clients.book_client import BookClient
 from clients.config import ClientOptions
 from clients.load.worker import ConnSpec, Worker, WorkerPlan
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.instruments import instrument
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import book_checksum
 
 PAIR = "BTC-USD"
 CYCLE = 20_000  # deltas pre-encoded per cycle; each cycle starts with a fresh snapshot

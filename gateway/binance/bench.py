@@ -24,11 +24,11 @@ from gateway.binance.rest import BinanceRest
 from gateway.binance.symbols import SymbolInfo, SymbolTable
 from gateway.binance.update_ids import UpdateIds
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import book_checksum
 
 PAIR = "BTC-USD"
 EPOCH = "1732190400000-bench0"

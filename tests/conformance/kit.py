@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import CHECKSUM_DEPTH, book_checksum
+from mdcore.checksum import CHECKSUM_DEPTH
 from mdcore.instruments import instrument
+from mdcore.wire_format import book_checksum
 
 FORMAT = 1  # of the case files; bumped if a step changes meaning
 CASES = Path(__file__).resolve().parent / "cases"

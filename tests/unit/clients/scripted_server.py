@@ -25,10 +25,10 @@ from websockets.http11 import Request, Response
 
 from clients import Backoff, BookClient, ClientOptions
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.codec import encode_ack, encode_delta, encode_pong, encode_snapshot, pack_frame
 from mdcore.instruments import instrument
 from mdcore.messages import Ack, Delta, Pong, Snapshot
+from mdcore.wire_format import book_checksum
 
 T = 5.0  # the one time unit: every wait in these tests is bounded by it
 

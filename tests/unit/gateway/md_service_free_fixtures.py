@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.codec import encode_delta
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import book_checksum
 
 
 class Stream:

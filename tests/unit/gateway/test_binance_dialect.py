@@ -25,10 +25,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from gateway.binance.config import BinanceConfig
 from gateway.binance.dialect import BinanceDialect, BookUnavailableError
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import book_checksum
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "binance_client"))
 from binance_reference_client import ReferenceDepthClient, http_get_json

@@ -5,8 +5,9 @@ from __future__ import annotations
 import zlib
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import CHECKSUM_DEPTH, book_checksum, checksum_of_wire_levels
+from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
 from mdcore.instruments import instrument
+from mdcore.wire_format import book_checksum
 
 BTC = instrument("BTC-USD")
 

@@ -6,12 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.coalesce import WindowChanges
 from mdcore.codec import decode_delta, encode_delta
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
+from mdcore.wire_format import book_checksum
 
 # A narrow price range makes collisions (the same level touched again) common.
 prices = st.integers(min_value=1, max_value=40)

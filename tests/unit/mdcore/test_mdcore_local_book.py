@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mdcore.book import ASK, BID, OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.errors import ChecksumMismatchError, IntegrityError, InvalidNumberError, SequenceGapError
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot, StreamPosition
+from mdcore.wire_format import book_checksum
 
 PAIR = "ETH-USD"
 INST = instrument(PAIR)

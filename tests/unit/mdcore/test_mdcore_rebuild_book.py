@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 import mdcore.local_book as local_book_module
-from mdcore.checksum import book_checksum
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
 from mdcore.redis_layout import DELTA_FIELD, rebuild_book
+from mdcore.wire_format import book_checksum
 
 PAIR = "BTC-USD"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from md_service.wire import wire_format
 from mdcore.book import OrderBook
-from mdcore.checksum import book_checksum
 from mdcore.instruments import NAMED_PAIRS, instrument
+from mdcore.wire_format import book_checksum, wire_format
 
 units = st.integers(min_value=0, max_value=10**15)
 

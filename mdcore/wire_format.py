@@ -1,9 +1,12 @@
-"""Integer levels -> canonical wire strings, fast: the cost of closing a window.
+"""Integer levels -> canonical wire strings, fast: the one formatter of every tier.
 
 Exactly :meth:`mdcore.instruments.Instrument.format_price` / ``format_qty`` (a unit test
 holds them together), but prices are remembered (a book's prices repeat window after
-window) and quantities use one precompiled ``%`` format instead of building an f-string
-spec per call. The checksum is computed from the same strings, by
+window, and snapshot after snapshot) and quantities use one precompiled ``%`` format
+instead of building an f-string spec per call. md_service formats its windows with it,
+and the gateway and clients their snapshots and checksums (``book_checksum``): formatting
+every level of a deep book took a fifth of a gateway's time during a connection storm.
+The checksum is computed from the same strings, by
 :func:`mdcore.checksum.checksum_of_wire_levels`.
 """
 
@@ -65,3 +68,8 @@ def wire_format(inst: Instrument) -> WireFormat:
     if found is None:
         found = _FORMATS[inst.pair] = WireFormat(inst)
     return found
+
+
+def book_checksum(book: OrderBook, inst: Instrument) -> int:
+    """Checksum of an integer book, formatted on the instrument's grid."""
+    return wire_format(inst).checksum(book)
