@@ -159,6 +159,7 @@ class Demo:
                 f"  rest       {gw.http_url}/health  {gw.http_url}/pairs  {gw.http_url}/snapshot/BTC-USD"
             )
         self.say(f"  dashboard  {first.http_url}/dashboard")
+        self.say(f"  book page  {first.http_url}/book/BTC-USD")
         self.say(f"  watch      bookcast watch BTC-USD --url {first.ws_url}")
         self.say(f"  load       bookcast load --url {first.ws_url} --redis-url {self.redis_url}")
         for tier, port in self.metrics:
