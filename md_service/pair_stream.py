@@ -256,6 +256,36 @@ class PairStream:
         self.window = window
         self.seq, self.snap_seq, self.snap_due, self.full_next = seq, snap_seq, snap_due, full_next
 
+    def continue_from(self, epoch: str, seq: int, xseq: int, snap_seq: int, stored: OrderBook) -> None:
+        """Take over the stream Redis holds at ``(epoch, seq)``, continuing it from this stream's book.
+
+        For a warm takeover (docs/md_service.md, "Hot standby"): this book has applied every
+        event the stored one has (``xseq`` at least the stored one) and maybe more. The next
+        window's delta is ``seq + 1`` and takes a reader from the *stored* book to this one,
+        whatever windows this stream cut while it followed: the window is reopened with the
+        stored book's quantity as the opening quantity of every level the two books disagree on.
+        """
+        window = WindowChanges()
+        for side in (BID, ASK):
+            mine, theirs = self.book.side(side), stored.side(side)
+            for price in set(mine) | set(theirs):
+                qty = mine.get(price, 0)
+                if theirs.get(price, 0) != qty:
+                    window.apply(stored, side, price, qty)  # ``stored`` becomes this book, level by level
+        self.book = stored
+        self.window = window
+        self.epoch, self.seq, self.snap_seq = epoch, seq, snap_seq
+        self.stored, self.stored_xseq = (epoch, seq), xseq
+        self.full_next = self.snap_due = False
+        self.unsure = None
+        self._undo = None
+
+    def discard_window(self) -> None:
+        """Forget the open window (a follower publishes nothing; only its book matters)."""
+        if not self.window.is_empty():
+            self.window = WindowChanges()
+        self._undo = None
+
     def restart_epoch(self, epoch: str, replacing: Position | None) -> None:
         """Continue the (correct) book in a new stream; its first delta carries the whole book.
 

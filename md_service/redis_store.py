@@ -8,12 +8,14 @@ retries with backoff.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import redis
 
-from md_service.claim_script import CLAIM_LUA, Claim, claim_args, new_dataset_id, parse_claim
+from md_service.claim_script import CLAIM_LUA, READ_CLAIM_LUA, Claim, claim_args, new_dataset_id, parse_claim
+from md_service.lease_script import BEAT_LUA, RELEASE_LUA, WATCH_LUA, parse_lost, parse_watch, token_args
 from md_service.pair_stream import WindowOutput
+from md_service.takeover import OwnerView
 from md_service.window_script import (
     WRITE_SNAPSHOTS_LUA,
     WRITE_WINDOW_LUA,
@@ -30,6 +32,8 @@ from mdcore.local_book import LocalBook
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, parse_state, rebuild_book
 
 Loaded = tuple[StoredState | None, LocalBook | None, int | None]
+Restored = dict[str, tuple[StoredState | None, LocalBook | None]]
+FOLLOW_ATTEMPTS = 5  # a follow point is re-read if a pair appeared in between (rare: a pair's first write)
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +79,58 @@ class RedisStore:
         self._write_window = self.client.register_script(WRITE_WINDOW_LUA)
         self._claim = self.client.register_script(CLAIM_LUA)
         self._write_snapshots = self.client.register_script(WRITE_SNAPSHOTS_LUA)
+        self._read_claim = self.client.register_script(READ_CLAIM_LUA)
+        self._beat = self.client.register_script(BEAT_LUA)
+        self._release = self.client.register_script(RELEASE_LUA)
+        self._watch = self.client.register_script(WATCH_LUA)
 
     def ping(self) -> bool:
         return bool(self.client.ping())
 
     def claim(self, token: str, partitions: Sequence[int], force: bool = True) -> Claim:
         """Own ``partitions`` under ``token`` (``force=False``: only those nobody owns)."""
-        args = claim_args(token, partitions, force, new_dataset_id())
+        args = claim_args(token, partitions, "force" if force else "if-free", new_dataset_id())
         return parse_claim(self._claim(keys=[self.md_key], args=args))
+
+    def take_over(self, token: str, expected: Mapping[int, str], dead_after_ms: int) -> Claim:
+        """Own each partition whose owner is still ``expected[p]`` and released or silent long enough."""
+        args = claim_args(token, expected, "takeover", new_dataset_id(), dead_after_ms)
+        return parse_claim(self._claim(keys=[self.md_key], args=args))
+
+    def follow_point(self, partitions: Sequence[int]) -> tuple[Claim, Restored]:
+        """Where following ``partitions`` starts: their stored offsets and pairs, and those pairs'
+        books, read in one transaction, so the books are exactly those the offsets resume after."""
+        keys = [self.md_key]
+        pairs = sorted(parse_claim(self._read_claim(keys=keys, args=list(partitions))).pairs)
+        for _ in range(FOLLOW_ATTEMPTS):
+            pipe = self.client.pipeline(transaction=True)
+            self._read_claim(keys=keys, args=list(partitions), client=pipe)
+            for pair in pairs:
+                self._read_book(keys=self.layout.book_keys(pair), client=pipe)
+            reply, *books = pipe.execute()
+            claim = parse_claim(reply)
+            if set(claim.pairs) <= set(pairs):
+                return claim, {pair: restore(pair, r) for pair, r in zip(pairs, books, strict=True)}
+            pairs = sorted(claim.pairs)
+        raise redis.RedisError("the partitions' pairs kept changing while reading where to follow")
+
+    def beat(self, tokens: Mapping[int, str]) -> dict[int, str]:
+        """Heartbeat of the partitions still owned under these tokens; returns the others' owners."""
+        if not tokens:
+            return {}
+        return parse_lost(self._beat(keys=[self.md_key], args=token_args(tokens)))
+
+    def release(self, tokens: Mapping[int, str]) -> list[int]:
+        """Give the partitions still owned under these tokens away (a clean stop)."""
+        if not tokens:
+            return []
+        return [int(p) for p in self._release(keys=[self.md_key], args=token_args(tokens))]
+
+    def watch(self, partitions: Sequence[int]) -> dict[int, OwnerView]:
+        """Owner, last beat and Redis' clock of each partition, in one atomic read."""
+        if not partitions:
+            return {}
+        return parse_watch(partitions, self._watch(keys=[self.md_key], args=list(partitions)))
 
     def load(self, pair: str) -> Loaded:
         """The pair's stored stream (see :func:`restore`) and the partition Redis says it lives in."""
@@ -93,7 +141,7 @@ class RedisStore:
         state, local = restore(pair, reply)
         return state, local, int(home) if home else None
 
-    def load_many(self, pairs: Sequence[str]) -> dict[str, tuple[StoredState | None, LocalBook | None]]:
+    def load_many(self, pairs: Sequence[str]) -> Restored:
         """:func:`restore` of many pairs in one round trip."""
         if not pairs:
             return {}

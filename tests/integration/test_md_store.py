@@ -203,3 +203,47 @@ def test_every_write_counts_per_owned_partition_and_a_claim_reads_the_counts(sto
     assert zombie.lost == {1: "b/2"} and zombie.writes == {0: 3}  # a fenced write counts nothing
     again = store.claim("c/3", [0, 1])
     assert again.writes == {0: 3, 1: 1} and again.dataset == first.dataset  # one dataset, one id
+
+
+def test_a_writer_beats_while_it_owns_and_learns_at_once_when_it_does_not(store) -> None:
+    store.claim("a/1", [0, 1])
+    first = store.watch([0, 1])
+    assert {p: v.owner for p, v in first.items()} == {0: "a/1", 1: "a/1"}
+    assert all(v.beat_ms is not None and 0 <= v.now_ms - v.beat_ms < 1000 for v in first.values())
+    store.claim("b/2", [1])
+    assert store.beat({0: "a/1", 1: "a/1"}) == {1: "b/2"}  # fenced on 1, still beating 0
+    never = store.watch([2])[2]
+    assert (never.owner, never.beat_ms) == ("", None)
+
+
+def test_a_takeover_needs_the_owner_seen_and_a_release_or_an_old_beat(store, infra) -> None:
+    store.claim("a/1", [0, 1, 2])
+    # a fresh beat: nobody takes over, whatever they saw
+    assert store.take_over("s/1", {0: "a/1", 1: "a/1"}, dead_after_ms=5000).offsets == {}
+    assert store.release({0: "a/1", 1: "x/9"}) == [0]  # only what it still owns
+    assert store.watch([0])[0].owner == "released/a/1"
+    assert store.write_window([PartitionWrite(0, "a/1", 5)], []).lost == {0: "released/a/1"}
+    client = redis.Redis.from_url(infra.redis_url)
+    try:
+        client.hset(store.md_key, "beat:1", 1)  # a/1 beat last at the epoch: long dead
+    finally:
+        client.close()
+    wrong = store.take_over("s/1", {0: "a/1", 1: "zz/1"}, dead_after_ms=5000)  # saw other owners
+    assert wrong.offsets == {}
+    taken = store.take_over("s/1", {0: "released/a/1", 1: "a/1", 2: "a/1"}, dead_after_ms=5000)
+    assert sorted(taken.offsets) == [0, 1] and taken.previous == {0: "released/a/1", 1: "a/1"}
+    assert store.take_over("s/2", {0: "released/a/1"}, dead_after_ms=0).offsets == {}  # one winner
+    assert store.beat({0: "s/1", 1: "s/1"}) == {}
+    assert store.take_over("s/2", {5: ""}, dead_after_ms=0).offsets == {}  # nobody owns 5: never
+
+
+def test_a_follow_point_reads_offsets_pairs_and_books_together(store, prefix, infra) -> None:
+    store.claim("me/1", [0, 1])
+    a, b = PairStream(PAIR, "e1", partition=0), PairStream(OTHER, "e2", partition=1)
+    outs = [step(a, 1, 100, 5), step(b, 1, 100, 1)]
+    assert store.write_window([PartitionWrite(0, "me/1", 7), PartitionWrite(1, "me/1", 3)], outs).clean
+    claim, books = store.follow_point([0])
+    assert claim.offsets == {0: 7} and claim.pairs == {PAIR: 0} and set(books) == {PAIR}
+    state, local = books[PAIR]
+    assert (state.epoch, state.seq, state.xseq) == ("e1", 1, 1) and local.book == a.book
+    assert store.watch([0])[0].owner == "me/1"  # reading where to follow claims nothing
