@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     log.info(
-        "instance %s consuming %s as group %s; windows of %d ms; publishing to %s under %r%s",
-        cfg.instance, cfg.topic, cfg.group_id, cfg.window_ms, cfg.redis_url, cfg.redis_prefix,
+        "instance %s consuming %s %s; windows of %d ms; publishing to %s under %r%s",
+        cfg.instance, cfg.topic,
+        f"as group {cfg.group_id}",
+        cfg.window_ms, cfg.redis_url, cfg.redis_prefix,
         f"; dead letters to {cfg.dead_letter_topic}" if cfg.dead_letter_topic else "",
     )  # fmt: skip
     settle_heap()

@@ -39,6 +39,10 @@ class MdConfig:
     status_interval_s: float = 10.0
     max_xseq_jump: int = MAX_XSEQ_JUMP  # a pair's xseq may skip at most this many; beyond: a poison event
     state_dir: str = ""  # where write marks live (md_service.write_marks); "" = none kept
+    heartbeat_ms: int = 100  # a writer's heartbeat in Redis, per partition it writes
+    takeover_ms: int = 500  # a follower takes a partition over whose writer has not beaten this long
+    adopt_ms: int = 1_500  # a group member reads and writes such a partition cold (0: never)
+    group_instance_id: str = ""  # static group membership (group.instance.id); "" = dynamic
 
     @property
     def heartbeat_interval_ms(self) -> int:
@@ -95,6 +99,19 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
             f"BOOKCAST_MD_SESSION_TIMEOUT_MS={session_ms}"
         )
     instance = env_str(env, "BOOKCAST_MD_INSTANCE", f"{socket.gethostname()}-{os.getpid()}")
+    heartbeat_ms = env_int(env, "BOOKCAST_MD_HEARTBEAT_MS", 100, 20, 10_000)
+    takeover_ms = env_int(env, "BOOKCAST_MD_TAKEOVER_MS", max(500, 3 * heartbeat_ms), 1, 600_000)
+    if takeover_ms < 2 * heartbeat_ms:
+        raise SettingError(
+            f"BOOKCAST_MD_TAKEOVER_MS={takeover_ms} must be at least twice "
+            f"BOOKCAST_MD_HEARTBEAT_MS={heartbeat_ms} (a single late beat must not look like death)"
+        )
+    adopt_ms = env_int(env, "BOOKCAST_MD_ADOPT_MS", max(1_500, takeover_ms), 0, 600_000)
+    if 0 < adopt_ms < takeover_ms:
+        raise SettingError(
+            f"BOOKCAST_MD_ADOPT_MS={adopt_ms} must be 0 or at least BOOKCAST_MD_TAKEOVER_MS={takeover_ms} "
+            "(a warm standby takes over before a cold adopter)"
+        )
     return MdConfig(
         kafka_bootstrap=kafka,
         redis_url=redis_url,
@@ -117,4 +134,8 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
         max_xseq_jump=env_int(env, "BOOKCAST_MD_MAX_XSEQ_JUMP", MAX_XSEQ_JUMP, 1, 2**62),
         state_dir=state_dir(env),
+        heartbeat_ms=heartbeat_ms,
+        takeover_ms=takeover_ms,
+        adopt_ms=adopt_ms,
+        group_instance_id=env.get("BOOKCAST_MD_GROUP_INSTANCE_ID", "").strip(),
     )

@@ -41,9 +41,12 @@ class MdCounters:
         "publish_latency_us",
         "published_bytes",
         "redis_errors",
+        "releases",
         "replays",
         "snapshots",
         "state_writes",
+        "takeovers",
+        "takeovers_cold",
         "windows",
         "windows_late",
         "writes_lost",
@@ -71,6 +74,9 @@ class MdCounters:
         self.partitions_claimed = 0
         self.partitions_lost = 0  # fenced: another instance owns a partition we were writing
         self.partitions_released = 0  # taken away by the group (revoked, or lost after a session timeout)
+        self.takeovers = 0  # partitions taken over because their writer released them or went silent
+        self.takeovers_cold = 0  # of those, restored from Redis (not continued from books kept warm)
+        self.releases = 0  # partitions given away by a clean stop
         self.pairs_refused = 0  # writes refused because Redis held another position
         self.replays = 0  # partitions re-read from their start to rebuild a book
         self.writes_lost = 0  # claims that found Redis behind the writes it had confirmed (write marks)

@@ -95,7 +95,7 @@ class Intake:
                 continue
             number = msg.partition()
             part = partitions.get(number)
-            if part is None or part.lost:
+            if part is None:
                 counters.events_unowned += 1
                 continue
             if skipping and number in skipping:
@@ -178,6 +178,8 @@ class Intake:
         if home is not None and home != part.number:
             self._invalid(msg, self._misplaced(msg, pair, home))
             return None
+        if part.following:
+            return self._new_followed_stream(pair, part, xseq, state, local)
         if state is not None and local is not None:
             stream = PairStream.restored(
                 pair, part.number, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
@@ -215,6 +217,29 @@ class Intake:
         self.ownership.add_stream(stream)
         self.counters.epochs_started += 1
         log.info("%s: starting epoch %s", pair, epoch)
+        return stream
+
+    def _new_followed_stream(
+        self, pair: str, part: OwnedPartition, xseq: int, state: StoredState | None, local: LocalBook | None
+    ) -> PairStream | None:
+        """A pair met while following (another instance writes it): never rewinds, never publishes.
+
+        A stored stream is taken as the start if it connects to this event (or is ahead: the
+        events it holds are skipped by ``xseq``); a pair Redis has nothing of starts a book at
+        ``xseq`` 1. Otherwise this book would miss events the writer applied: the partition can
+        only be taken over cold, from Redis (:mod:`md_service.handover`).
+        """
+        if state is not None and local is not None and state.xseq >= xseq - 1:
+            stream = PairStream.restored(
+                pair, part.number, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
+            )
+        elif state is None and xseq == 1:
+            stream = PairStream(pair, new_epoch(self.clock_ns()), partition=part.number)
+            stream.full_next = True
+        else:
+            part.cold = True
+            return None
+        self.ownership.add_stream(stream)
         return stream
 
     def _invalid(self, msg: Message, exc: InvalidEventError) -> None:

@@ -35,6 +35,9 @@ def brokers_answering(stats: Mapping[str, Any], stall_s: float, join_stall_s: fl
     broker is gone, even with its TCP connection open. The group coordinator may hold a
     JoinGroup or SyncGroup for the whole rebalance, so while the group joins it gets
     ``join_stall_s``. One answering connection is enough: the consumer can make progress.
+    A *logical* connection (librdkafka's ``GroupCoordinator``, an alias of a real one) that
+    waits for nothing says nothing: a consumer that only reads (md_service's reader never
+    joins a group) keeps one idle while the real connection to the same broker starves.
     """
     joining = (stats.get("cgrp") or {}).get("join_state") in JOINING
     seen = []
@@ -45,7 +48,8 @@ def brokers_answering(stats: Mapping[str, Any], stall_s: float, join_stall_s: fl
         waiting = broker.get("waitresp_cnt", 0)
         idle_us = broker.get("rxidle", -1)
         limit_s = join_stall_s if joining and name == "GroupCoordinator" else stall_s
-        if state == "UP" and (waiting == 0 or 0 <= idle_us < limit_s * 1e6):
+        idle_alias = waiting == 0 and broker.get("source") == "logical"
+        if state == "UP" and ((waiting == 0 and not idle_alias) or 0 <= idle_us < limit_s * 1e6):
             return True, ""
         if state != "UP":
             seen.append(f"{name} {state}")

@@ -57,6 +57,9 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "pairs_refused": ("pairs_refused", "writes refused because Redis held another position"),
     "writes_lost": ("writes_lost", "partitions claimed whose Redis had lost writes it confirmed"),
     "partitions_lost": ("partitions_lost", "partitions fenced: another instance owns them now"),
+    "takeovers": ("takeovers", "partitions taken over because their writer released them or went silent"),
+    "takeovers_cold": ("takeovers_cold", "takeovers restored from Redis, not continued from warm books"),
+    "releases": ("releases", "partitions given away by a clean stop"),
     "redis_errors": ("redis_errors", "failed Redis calls (retried)"),
     "kafka_errors": ("kafka_errors", "Kafka errors seen by the consumer"),
     "dead_lettered": ("dead_lettered", "malformed messages sent to the dead-letter topic"),
@@ -150,8 +153,8 @@ def kafka_up(service: MdService) -> bool | None:
 
 
 def owned_partitions(service: MdService) -> list[int]:
-    """The partitions this instance writes (not the fenced ones); safe from another thread."""
-    return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.lost)
+    """The partitions this instance writes (not those it follows); safe from another thread."""
+    return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.following)
 
 
 def histogram_family(name: str, documentation: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
@@ -194,7 +197,12 @@ class MdCollector:
             )
         yield GaugeMetricFamily("bookcast_md_pairs", "pair streams owned", value=len(service.streams))
         owned = len(owned_partitions(service))
-        yield GaugeMetricFamily("bookcast_md_partitions", "Kafka partitions owned (not fenced)", value=owned)
+        yield GaugeMetricFamily("bookcast_md_partitions", "Kafka partitions written here", value=owned)
+        following = len(service.ownership.partitions) - owned
+        yield GaugeMetricFamily(
+            "bookcast_md_partitions_following", "Kafka partitions read warm, written by another instance",
+            value=following,
+        )  # fmt: skip
         lag = consumer_lag(service)
         if lag is not None:
             per_partition = GaugeMetricFamily(

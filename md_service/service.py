@@ -7,10 +7,16 @@ every pair *and* the place in Kafka where "after S" begins: a crash at any insta
 nothing and applies nothing twice, and the next owner of a partition starts reading
 exactly there (redelivered events are still recognised by ``xseq``, as a second guard).
 
+Which partitions it writes is kept in :mod:`md_service.leases`: the consumer group's
+assignments, a heartbeat per partition in Redis, warm takeovers by followers (a hot standby)
+and cold ones by group members when a writer is gone, and a release on a clean stop.
+
 What happens when a write is refused:
 
 - the partition belongs to another instance now (its owner token in Redis is not ours):
-  this instance was a zombie; it drops the partition's streams and stops reading it;
+  this instance was a zombie; it writes nothing more for the partition, and keeps reading it
+  as a follower (warm books) if the group still gives it to us or we are a standby, else
+  forgets it;
 - Redis has no owner for the partition (it lost its data): claim it again if still free,
   and continue every pair of it in a new epoch from the (correct) book in memory;
 - a pair's stored position is not what we wrote last (Redis lost writes): continue that
@@ -40,6 +46,7 @@ from md_service.dead_letter import DeadLetters
 from md_service.intake import Intake, Loaded
 from md_service.kafka_link import KafkaLink
 from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
+from md_service.leases import Leases
 from md_service.ownership import Ownership, new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore
@@ -77,6 +84,7 @@ class MdService:
         self._next_outage_log = 0.0
         self.marks = open_marks(cfg.state_dir, cfg.redis_prefix, cfg.topic)
         self.dataset = ""  # the id of the Redis dataset, as the last claim said
+        self.leases = Leases(self)
         self.source = source_factory(self._on_assign, self._on_revoke)
         self.intake = Intake(
             self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump
@@ -130,49 +138,19 @@ class MdService:
     # --- rebalance ------------------------------------------------------------------
 
     def _on_assign(self, partitions: list[int]) -> dict[int, int | None] | None:
-        """Claim the partitions in Redis, restore their pairs; returns where to start reading."""
-        token = new_token(self.cfg.instance)
-        claim = self._retry("claiming partitions", lambda: self.store.claim(token, partitions))
-        if claim is None:
-            return None
-        self.dataset = claim.dataset
-        behind = self._behind(claim)
-        self.ownership.own(partitions, token)
-        for p in behind:
-            self.ownership.partitions[p].behind = True
-        self.counters.partitions_claimed += len(partitions)
-        starts = dict(claim.offsets)
-        pairs = sorted(claim.pairs)
-        loaded = self._retry("restoring pairs", lambda: self.store.load_many(pairs))
-        if loaded is None:
-            return None
-        for pair, (state, local) in loaded.items():
-            p = claim.pairs[pair]
-            if state is not None and local is not None:
-                stream = PairStream.restored(
-                    pair, p, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
-                )
-                self.ownership.add_stream(stream)
-                if p in behind:
-                    self._restart(stream, (state.epoch, state.seq))
-                continue
-            # Redis lost (or garbled) this pair's stream: rebuild its book from the partition's start.
-            log.warning("%s: no usable stored stream; reading partition %d from its start", pair, p)
-            starts[p] = None
-            self.ownership.partitions[p].rewound = True
-            self.counters.replays += 1
-            if state is not None:
-                self.ownership.replacing[pair] = (state.epoch, state.seq)
-        log.info("claimed partitions %s as %s; restored %d pairs", partitions, token, len(self.streams))
-        return starts
+        """The group gave us ``partitions``: claim them; returns where reading (re)starts for those
+        restored from Redis (they are fetched from there)."""
+        return self.leases.assigned(partitions)
 
-    def _behind(self, claim: Claim) -> set[int]:
+    def _behind(self, claim: Claim, partitions: Collection[int]) -> set[int]:
         """Claimed partitions whose write counter in Redis is below what we saw it confirm."""
         marks = self.marks
         if marks is None:
             return set()
         behind = set()
         for p, count in claim.writes.items():
+            if p not in partitions:
+                continue
             seen = marks.read(p, claim.dataset)
             if seen is not None and seen > count:
                 behind.add(p)
@@ -182,18 +160,8 @@ class MdService:
         return behind
 
     def _on_revoke(self, partitions: list[int], lost: bool) -> None:
-        """Publish what is open (unless another member may own it already), then forget it.
-
-        Dropping instead is safe too: the offsets in Redis never pass unwritten events, so the
-        next owner reads them again. Writing first just saves it the work.
-        """
-        if not lost:
-            deadline = time.monotonic() + self.cfg.session_timeout_ms / 2000
-            self.write_window(check=False, deadline=deadline)
-        for p in partitions:
-            self.ownership.drop(p)
-        self.counters.partitions_released += len(partitions)
-        log.info("%s partitions %s", "lost" if lost else "released", partitions)
+        """The group moved ``partitions`` (see :meth:`Leases.revoked`: written until fenced)."""
+        self.leases.revoked(partitions, lost)
 
     # --- windows --------------------------------------------------------------------
 
@@ -202,11 +170,15 @@ class MdService:
         now = self.clock_ns()
         every = self.cfg.snapshot_every
         streams = self.streams
+        owned = self.ownership.partitions
         if partitions is None:
-            chosen: Iterable[PairStream] = list(streams.values())
-        else:
-            owned = self.ownership.partitions
-            chosen = [streams[pair] for p in partitions if p in owned for pair in owned[p].pairs]
+            partitions = list(owned)
+        chosen: Iterable[PairStream] = [
+            streams[pair]
+            for p in partitions
+            if p in owned and not owned[p].following
+            for pair in owned[p].pairs
+        ]
         outputs = []
         for stream in chosen:
             out = stream.close_window(now, every, check)
@@ -330,7 +302,9 @@ class MdService:
         if self.marks is not None:
             for p, count in result.writes.items():
                 self.marks.record(p, self.dataset, count)
-        self.source.commit(self.ownership.accepted(writes, refused_partitions))
+        stored = self.ownership.accepted(writes, refused_partitions)
+        own = self.ownership.partitions
+        self.source.commit({p: off for p, off in stored.items() if own[p].assigned})
         for p, owner in result.lost.items():
             self._partition_lost(p, owner)
         for pair, position in result.refused.items():
@@ -351,11 +325,19 @@ class MdService:
                 for stream in [s for s in self.streams.values() if s.partition == p]:
                     self._restart(stream, None)
                 return
+        part = self.ownership.partitions.get(p)
+        if part is None or part.following:
+            return
         self.counters.partitions_lost += 1
-        self.ownership.mark_lost(p)
-        self.source.pause(p)
-        log.error("partition %d: fenced, another instance (%s) owns it now; not writing it any more",
-                  p, owner or "unknown")  # fmt: skip
+        if part.assigned:
+            self.ownership.mark_fenced(p)
+            then = "following it (warm) in case it is given back"
+        else:
+            self.ownership.drop(p)
+            self.source.unfetch([p])
+            then = "forgetting it"
+        log.error("partition %d: fenced, another instance (%s) writes it now; %s", p, owner or "unknown",
+                  then)  # fmt: skip
 
     def _pair_refused(self, pair: str, position: tuple[str, int] | None) -> None:
         stream = self.streams.get(pair)
@@ -392,6 +374,7 @@ class MdService:
         )  # fmt: skip
         next_status = time.monotonic() + cfg.status_interval_s
         handle = self.intake.handle_batch
+        leases = self.leases
         try:
             while not self.stop_event.is_set():
                 batch = self.source.poll(max(0.0, cadence.next_tick - time.monotonic()))
@@ -403,11 +386,14 @@ class MdService:
                 elif batch:
                     handle(batch)
                 now = self._tick(cadence)
+                if now >= leases.next_at:
+                    leases.tick(now)  # between batches: a takeover may move where a partition is read
                 if now >= next_status:
                     next_status = now + cfg.status_interval_s
                     self.report_status()
-            self.stop_event.clear()  # one last bounded attempt to write what is open
-            self.write_window(check=False, deadline=time.monotonic() + 2.0)
+            self.stop_event.clear()  # one last bounded attempt to write what is open ...
+            if self.write_window(check=False, deadline=time.monotonic() + 2.0):
+                leases.release_all()  # ... then give the partitions away: the next writer need not wait
             self.report_status()
         finally:
             self.source.close()
@@ -418,14 +404,26 @@ class MdService:
             self.store.close()
 
     def _tick(self, cadence: WindowCadence) -> float:
-        """Write the windows of the slots whose turn has come, if any; returns the time asked."""
+        """Write the windows of the slots whose turn has come, if any; returns the time asked.
+
+        A followed partition's windows are dropped instead: only its books matter.
+        """
         now = time.monotonic()
         tick = cadence.due(now)
         if tick is not None:
             if tick.late:
                 self.counters.windows_late += 1
             slots = cadence.slots
-            due = [p for p in self.ownership.partitions if p % slots in tick.slots]
+            owned, streams = self.ownership.partitions, self.streams
+            due = []
+            for p, part in owned.items():
+                if p % slots not in tick.slots:
+                    continue
+                if not part.following:
+                    due.append(p)
+                    continue
+                for pair in part.pairs:
+                    streams[pair].discard_window()
             self.write_window(tick.check, partitions=due)
         return now
 
@@ -438,7 +436,8 @@ class MdService:
             "kafka": self.kafka_link.describe() if self.kafka_link is not None else "unknown",
             "kafka_last_error": self.intake.last_kafka_error,
             "partitions": self.ownership.owned_numbers(),
-            "partitions_fenced": self.ownership.lost_numbers(),
+            "following": self.ownership.following_numbers(),
+            "partitions_fenced": self.ownership.fenced_numbers(),
             "pairs": len(self.streams),
             "counters": self.counters.as_dict(),
         }
@@ -457,13 +456,13 @@ class MdService:
     def log_status(self) -> None:
         c = self.counters
         log.info(
-            "status: redis %s; kafka %s; partitions %s (fenced %s); pairs %d; events %d (dup %d, late %d, "
+            "status: redis %s; kafka %s; partitions %s (following %s); pairs %d; events %d (dup %d, late %d, "
             "invalid %d %s); exchange gaps %d; windows %d, deltas %d, publish p99 %.1f ms; "
             "refused %d; epochs %d; replays %d",
             "up" if self.redis_down_since is None else "DOWN",
             "?" if self.kafka_link is None else "up" if self.kafka_link.up else "DOWN",
             self.ownership.owned_numbers(),
-            self.ownership.lost_numbers(), len(self.streams), c.events_applied, c.events_duplicate,
+            self.ownership.following_numbers(), len(self.streams), c.events_applied, c.events_duplicate,
             c.events_late, c.events_invalid, dict(c.invalid), c.exchange_gaps, c.windows, c.deltas,
             c.publish_latency_us.get_value_at_percentile(99) / 1000, c.pairs_refused, c.epochs_started,
             c.replays,

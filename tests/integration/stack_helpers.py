@@ -178,6 +178,7 @@ class ChannelRecorder(threading.Thread):
         self.pubsub.psubscribe(f"{prefix}:delta:*")
         self.pubsub.get_message(timeout=5.0)
         self.messages: list[tuple[str, str, int, bytes]] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each message, same order as ``messages``
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -188,7 +189,9 @@ class ChannelRecorder(threading.Thread):
                 time.sleep(0.1)
                 continue
             if msg is not None and msg["type"] == "pmessage":
+                arrived = time.monotonic()
                 d = decode_delta(msg["data"])
+                self.arrivals.append(arrived)  # first: a reader pairing the two lists zips by the shorter
                 self.messages.append((d.pair, d.epoch, d.seq, msg["data"]))
 
     def close(self) -> None:
@@ -196,6 +199,30 @@ class ChannelRecorder(threading.Thread):
         self.join(5)
         self.pubsub.close()
         self.client.close()
+
+    def times(self, pair: str) -> list[float]:
+        """When each of the pair's messages arrived (monotonic), in order."""
+        return [t for t, (p, _, _, _) in zip(self.arrivals, list(self.messages), strict=False) if p == pair]
+
+    def silence(self, pair: str, start: float, end: float) -> float:
+        """The pair's longest time without a message that overlaps ``[start, end]`` (monotonic).
+
+        Counted from its last message before ``start`` (or ``start``) to its next message (or
+        ``end`` if none came): how long a client of the pair saw nothing around a fault.
+        """
+        before = start
+        longest = 0.0
+        for t in self.times(pair):
+            if t <= start:
+                before = t
+                continue
+            if before >= end:
+                break
+            longest = max(longest, t - before)
+            before = t
+        if before < end:
+            longest = max(longest, end - before)
+        return longest
 
     def streams(self, pair: str) -> list[tuple[str, list[int], list[bytes]]]:
         """The pair's epochs in publication order, each with its seqs and delta bytes."""

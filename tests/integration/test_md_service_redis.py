@@ -28,7 +28,7 @@ class ScriptedSource:
 
     def __init__(self, on_assign, on_revoke) -> None:
         self.on_assign, self.on_revoke = on_assign, on_revoke
-        self.paused: list[int] = []
+        self.fetching: dict[int, int | None] = {}  # partition -> where reading was last (re)started
         self.commits: list[dict[int, int]] = []
 
     def poll(self, timeout):
@@ -37,8 +37,15 @@ class ScriptedSource:
     def rewind(self, partition):
         raise AssertionError("no rewind expected")
 
-    def pause(self, partition):
-        self.paused.append(partition)
+    def fetch(self, starts):
+        self.fetching.update(starts)
+
+    def unfetch(self, partitions):
+        for p in partitions:
+            self.fetching.pop(p, None)
+
+    def partitions(self):
+        return None  # unknown: no adoption in these tests
 
     def commit(self, offsets):
         self.commits.append(offsets)
@@ -107,8 +114,11 @@ def test_a_zombie_is_fenced_and_the_new_owner_continues_the_stream(infra, prefix
     a.events(4)  # a has not noticed: it applies and tries to write seq 2
     a.window()
     assert channel() == []  # nothing of the zombie reached a subscriber
-    assert a.service.counters.partitions_lost == 1 and a.source.paused == [0] and not a.service.streams
-    assert a.service.status()["partitions_fenced"] == [0]
+    assert a.service.counters.partitions_lost == 1 and a.source.fetching == {0: None}
+    assert a.service.status()["partitions_fenced"] == [0] and a.service.status()["partitions"] == []
+    a.events(5)
+    a.window()  # a keeps its book warm (the group still gives it partition 0) and writes nothing
+    assert channel() == [] and a.service.streams[PAIR].xseq == 5
 
     b.events(4, 5)
     b.window()

@@ -110,3 +110,16 @@ def test_slots_close_within_a_span_no_longer_than_the_window() -> None:
     assert cfg.slot_span_ms == 50
     with pytest.raises(SettingError, match="BOOKCAST_MD_SLOT_SPAN_MS"):
         load({"BOOKCAST_MD_SLOT_SPAN_MS": "-1"})
+
+
+def test_heartbeat_takeover_and_adoption_times() -> None:
+    cfg = load({})
+    assert (cfg.heartbeat_ms, cfg.takeover_ms, cfg.adopt_ms, cfg.group_instance_id) == (100, 500, 1500, "")
+    cfg = load({"BOOKCAST_MD_HEARTBEAT_MS": "200"})
+    assert (cfg.takeover_ms, cfg.adopt_ms) == (600, 1500)  # at least three beats by default
+    cfg = load({"BOOKCAST_MD_ADOPT_MS": "0", "BOOKCAST_MD_GROUP_INSTANCE_ID": "md-1"})
+    assert cfg.adopt_ms == 0 and cfg.group_instance_id == "md-1"
+    with pytest.raises(SettingError, match="BOOKCAST_MD_TAKEOVER_MS"):
+        load({"BOOKCAST_MD_TAKEOVER_MS": "150"})  # one late beat would look like death
+    with pytest.raises(SettingError, match="BOOKCAST_MD_ADOPT_MS"):
+        load({"BOOKCAST_MD_ADOPT_MS": "300"})  # a cold adopter must not beat a warm standby

@@ -16,6 +16,7 @@ from md_service.pair_stream import PairStream
 from mdcore.book import OrderBook
 from mdcore.events import encode_event
 from mdcore.local_book import LocalBook
+from mdcore.messages import Snapshot
 from mdcore.redis_layout import StoredState
 
 PAIR = "BTC-USD"
@@ -157,10 +158,33 @@ def test_unusable_stored_stream_is_replaced_with_a_cas_on_its_position() -> None
 
 def test_messages_of_partitions_not_owned_are_skipped() -> None:
     rig = Rig()
-    rig.ownership.mark_lost(1)
+    rig.ownership.drop(1)
     rig.feed(ev(1), partition=1)
     rig.feed(ev(1), partition=5)
     assert rig.counters.events_unowned == 2 and not rig.ownership.streams
+
+
+def test_a_followed_partition_keeps_books_warm_and_never_rereads() -> None:
+    stored = LocalBook(PAIR)
+    stored.load_snapshot(Snapshot(PAIR, "e1", 4, 0, [], [], 0))
+    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)})
+    rig.ownership.follow(1, position=0)
+    rig.feed(ev(6, ("b", "100.00", "6")), partition=1)  # connects to the stored xseq 5: warm
+    assert rig.book().qty("b", 10000) == 600000 and not rig.ownership.partitions[1].cold
+    rig.feed(ev(1, pair="ETH-USD"), key=b"ETH-USD", partition=1)  # a pair's first event: a book from scratch
+    assert "ETH-USD" in rig.ownership.streams and not rig.ownership.partitions[1].cold
+    rig.feed(ev(9, pair="SOL-USD"), key=b"SOL-USD", partition=1)  # Redis has nothing before 9: cold only
+    assert "SOL-USD" not in rig.ownership.streams and rig.ownership.partitions[1].cold
+    assert rig.source.rewound == [] and rig.counters.replays == 0
+
+
+def test_a_follower_whose_stored_start_is_behind_its_events_can_only_take_over_cold() -> None:
+    stored = LocalBook(PAIR)
+    stored.load_snapshot(Snapshot(PAIR, "e1", 4, 0, [], [], 0))
+    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)})
+    rig.ownership.follow(1, position=0)
+    rig.feed(ev(8), partition=1)  # xseq 6 and 7 went by before this follower knew the pair
+    assert rig.ownership.partitions[1].cold and rig.source.rewound == []
 
 
 def test_kafka_errors_are_counted_not_applied() -> None:

@@ -49,6 +49,13 @@ def test_a_frozen_broker_keeps_its_connection_up_but_stops_answering() -> None:
     assert "b111 silent 3.0 s with 3 requests waiting" in why and "GroupCoordinator APIVERSION_QUERY" in why
 
 
+def test_an_idle_coordinator_alias_does_not_hide_a_frozen_broker() -> None:
+    # md_service's reader never joins a group: its GroupCoordinator alias waits for nothing
+    s = stats(b111=broker("UP", 4000, 2), GroupCoordinator=broker("UP", 7000, 0, "logical"))
+    assert not answering(s)
+    assert answering(stats(b111=broker("UP", 4000, 2), GroupCoordinator=broker("UP", 40, 0, "logical")))
+
+
 def test_just_frozen_is_not_yet_down() -> None:
     assert answering(stats(b111=broker("UP", 1990, 1), GroupCoordinator=broker("UP", 2400, 2, "logical")))
 

@@ -33,18 +33,27 @@ def test_only_offsets_of_clean_partitions_count_as_stored() -> None:
     assert own.partitions[0].written == 5 and own.partitions[1].written is None
 
 
-def test_a_lost_partition_drops_its_streams_and_is_never_written() -> None:
+def test_a_fenced_partition_keeps_its_books_warm_and_is_never_written() -> None:
     own = Ownership()
     own.own([0, 1], "tok")
     own.add_stream(PairStream("BTC-USD", "e", partition=0))
     own.add_stream(PairStream("ETH-USD", "e", partition=1))
     own.partitions[0].position = 3
-    own.mark_lost(0)
-    assert set(own.streams) == {"ETH-USD"}
-    assert own.lost_numbers() == [0] and own.owned_numbers() == [1]
+    own.mark_fenced(0)
+    assert set(own.streams) == {"BTC-USD", "ETH-USD"}  # still read and applied: a warm follower
+    assert own.fenced_numbers() == own.following_numbers() == [0] and own.owned_numbers() == [1]
     assert [w.partition for w in own.writes_for([], every=True)] == [1]
+    assert own.tokens() == {1: "tok"}  # only what we write beats and is released
     own.own([0], "tok2")  # a later assignment gives it back: owned afresh
     assert own.owned_numbers() == [0, 1] and own.partitions[0].token == "tok2"
+    assert set(own.streams) == {"ETH-USD"}  # its streams are restored from Redis next
+
+
+def test_a_followed_partition_starts_where_it_is_read_from() -> None:
+    own = Ownership()
+    part = own.follow(2, position=40)
+    assert part.following and not part.fenced and part.position == 40 and part.token == ""
+    assert own.following_numbers() == [2] and own.fenced_numbers() == [] and own.tokens() == {}
 
 
 def test_a_slot_writes_only_its_own_partitions() -> None:

@@ -78,7 +78,7 @@ def busy_service() -> tuple[FakeService, WindowLatency]:
     c.count_invalid("not_json")
     c.count_invalid("bad_price")
     service.ownership.own([0, 1, 5], "tok")
-    service.ownership.mark_lost(5)
+    service.ownership.mark_fenced(5)
     latency = WindowLatency()
     latency.written(
         [output(2, 80), output(4, 60), output(0, 0, delta=False), SimpleNamespace(delta=b"?")], NOW_NS
@@ -104,6 +104,7 @@ def test_the_exporter_publishes_every_documented_name_with_the_services_values()
     assert got[("bookcast_md_windows_total", ())] == 40 and got[("bookcast_md_deltas_total", ())] == 120
     assert got[("bookcast_md_level_changes_total", ())] == 4700
     assert got[("bookcast_md_redis_up", ())] == 1 and got[("bookcast_md_partitions", ())] == 2
+    assert got[("bookcast_md_partitions_following", ())] == 1
     assert got[("bookcast_md_consumer_lag", (("partition", "0"),))] == 10
     assert got[("bookcast_md_consumer_lag", (("partition", "1"),))] == 0
     assert ("bookcast_md_consumer_lag", (("partition", "2"),)) not in got  # nothing consumed yet: unknown
