@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     service = MdService(
         cfg,
         store,
-        lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke),
+        lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke, group=not cfg.standby),
         dead_letters=dead_letters,
     )
     metrics.bind(service).serve(metrics_cfg)
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "instance %s consuming %s %s; windows of %d ms; publishing to %s under %r%s",
         cfg.instance, cfg.topic,
-        f"as group {cfg.group_id}",
+        f"as a hot standby of partitions {list(cfg.partitions) or 'all'}" if cfg.standby
+        else f"as group {cfg.group_id}",
         cfg.window_ms, cfg.redis_url, cfg.redis_prefix,
         f"; dead letters to {cfg.dead_letter_topic}" if cfg.dead_letter_topic else "",
     )  # fmt: skip

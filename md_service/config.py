@@ -39,6 +39,8 @@ class MdConfig:
     status_interval_s: float = 10.0
     max_xseq_jump: int = MAX_XSEQ_JUMP  # a pair's xseq may skip at most this many; beyond: a poison event
     state_dir: str = ""  # where write marks live (md_service.write_marks); "" = none kept
+    standby: bool = False  # follow partitions warm and take them over when their writer is gone
+    partitions: tuple[int, ...] = ()  # a standby's partitions; () = every partition of the topic
     heartbeat_ms: int = 100  # a writer's heartbeat in Redis, per partition it writes
     takeover_ms: int = 500  # a follower takes a partition over whose writer has not beaten this long
     adopt_ms: int = 1_500  # a group member reads and writes such a partition cold (0: never)
@@ -49,6 +51,23 @@ class MdConfig:
         return max(100, min(self.session_timeout_ms // 4, 3_000))
 
 
+def parse_partitions(key: str, raw: str) -> tuple[int, ...]:
+    """``all`` (or empty): every partition; else a list like ``0,2-5``."""
+    raw = raw.strip()
+    if raw in ("", "all"):
+        return ()
+    out: set[int] = set()
+    try:
+        for part in raw.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise SettingError(f"{key}={raw!r} is not a list of partitions like 0,2-5") from None
+    if not out or min(out) < 0:
+        raise SettingError(f"{key}={raw!r} names no partition (or a negative one)")
+    return tuple(sorted(out))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (KAFKA_BOOTSTRAP)")
     parser.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
@@ -56,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", help="Kafka consumer group (BOOKCAST_MD_GROUP)")
     parser.add_argument("--window-ms", type=int, help="coalescing window, 50..100 (BOOKCAST_WINDOW_MS)")
     parser.add_argument("--history", type=int, help="deltas kept per pair (BOOKCAST_HISTORY)")
+    parser.add_argument(
+        "--standby", action="store_true", default=None,
+        help="run as a hot standby: follow the partitions, take over when their writer is gone "
+        "(BOOKCAST_MD_ROLE=standby)",
+    )  # fmt: skip
 
 
 def state_dir(env: Mapping[str, str]) -> str:
@@ -99,6 +123,9 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
             f"BOOKCAST_MD_SESSION_TIMEOUT_MS={session_ms}"
         )
     instance = env_str(env, "BOOKCAST_MD_INSTANCE", f"{socket.gethostname()}-{os.getpid()}")
+    role = env_str(env, "BOOKCAST_MD_ROLE", "active")
+    if role not in ("active", "standby"):
+        raise SettingError(f"BOOKCAST_MD_ROLE={role!r} must be active or standby")
     heartbeat_ms = env_int(env, "BOOKCAST_MD_HEARTBEAT_MS", 100, 20, 10_000)
     takeover_ms = env_int(env, "BOOKCAST_MD_TAKEOVER_MS", max(500, 3 * heartbeat_ms), 1, 600_000)
     if takeover_ms < 2 * heartbeat_ms:
@@ -134,6 +161,8 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         status_interval_s=env_float(env, "BOOKCAST_MD_STATUS_INTERVAL_S", 10.0, 0.1, 3600.0),
         max_xseq_jump=env_int(env, "BOOKCAST_MD_MAX_XSEQ_JUMP", MAX_XSEQ_JUMP, 1, 2**62),
         state_dir=state_dir(env),
+        standby=bool(args.standby) or role == "standby",
+        partitions=parse_partitions("BOOKCAST_MD_PARTITIONS", env.get("BOOKCAST_MD_PARTITIONS", "")),
         heartbeat_ms=heartbeat_ms,
         takeover_ms=takeover_ms,
         adopt_ms=adopt_ms,

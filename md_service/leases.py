@@ -65,7 +65,7 @@ class Leases:
 
     def revoked(self, partitions: list[int], lost: bool) -> None:
         """The group moved ``partitions`` elsewhere: keep writing them until the new owner's claim
-        fences us (no gap); stop following them."""
+        fences us (no gap); stop following them (a standby follows its own set)."""
         s = self.service
         own = s.ownership.partitions
         for p in partitions:
@@ -73,12 +73,36 @@ class Leases:
             if part is None:
                 continue
             part.assigned = False
-            if part.following:
+            if part.following and not s.cfg.standby:
                 s.ownership.drop(p)
                 s.source.unfetch([p])
         s.counters.partitions_released += len(partitions)
         log.info("the group %s partitions %s; writing them until another instance claims them",
                  "lost" if lost else "revoked", partitions)  # fmt: skip
+
+    # --- following from the start (a standby) -------------------------------------------
+
+    def follow(self, partitions: list[int]) -> bool:
+        """Read ``partitions`` warm from where Redis' stored windows end; False if stopped first."""
+        s = self.service
+        point = s._retry("reading where to follow", lambda: s.store.follow_point(partitions))
+        if point is None:
+            return False
+        claim, stored = point
+        for p in partitions:
+            s.ownership.follow(p, claim.offsets.get(p))
+        for pair, p in claim.pairs.items():
+            state, local = stored[pair]
+            if state is not None and local is not None:
+                stream = PairStream.restored(
+                    pair, p, state.epoch, state.seq, state.xseq, state.snap_seq, local.book
+                )
+                s.ownership.add_stream(stream)
+            else:
+                s.ownership.partitions[p].cold = True  # Redis cannot give this book: take over cold
+        s.source.fetch({p: claim.offsets.get(p) for p in partitions})
+        log.info("following partitions %s (%d pairs) as a standby", partitions, len(s.streams))
+        return True
 
     # --- every heartbeat ----------------------------------------------------------------
 
@@ -100,7 +124,7 @@ class Leases:
             return
         due: dict[tuple[str, int], dict[int, str]] = {}  # (token kind, dead after ms) -> partition -> owner
         own = s.ownership.partitions
-        kind = ""
+        kind = "s" if s.cfg.standby else ""
         for p in followed:
             view = views[p]
             if own[p].assigned and token_kind(view.owner) == ADOPTED:
@@ -121,7 +145,7 @@ class Leases:
         s = self.service
         own = s.ownership.partitions
         followed = s.ownership.following_numbers()
-        if not s.cfg.adopt_ms:
+        if s.cfg.standby or not s.cfg.adopt_ms:
             return followed, []
         every = s.source.partitions() if hasattr(s.source, "partitions") else None
         return followed, [p for p in every or () if p not in own]

@@ -329,7 +329,7 @@ class MdService:
         if part is None or part.following:
             return
         self.counters.partitions_lost += 1
-        if part.assigned:
+        if part.assigned or self.cfg.standby:
             self.ownership.mark_fenced(p)
             then = "following it (warm) in case it is given back"
         else:
@@ -376,6 +376,8 @@ class MdService:
         handle = self.intake.handle_batch
         leases = self.leases
         try:
+            if cfg.standby and not self._start_following():
+                return
             while not self.stop_event.is_set():
                 batch = self.source.poll(max(0.0, cadence.next_tick - time.monotonic()))
                 if len(batch) > TICK_CHECK_EVERY:
@@ -402,6 +404,17 @@ class MdService:
             if self.marks is not None:
                 self.marks.close()
             self.store.close()
+
+    def _start_following(self) -> bool:
+        """A standby: follow its partitions (all of the topic's unless set) from where Redis is."""
+        wanted = list(self.cfg.partitions)
+        while not wanted:
+            found = self.source.partitions() if hasattr(self.source, "partitions") else None
+            if found:
+                wanted = found
+            elif self.stop_event.wait(0.1):
+                return False
+        return self.leases.follow(wanted)
 
     def _tick(self, cadence: WindowCadence) -> float:
         """Write the windows of the slots whose turn has come, if any; returns the time asked.
@@ -432,6 +445,7 @@ class MdService:
         down = self.redis_down_since
         return {
             "instance": self.cfg.instance,
+            "role": "standby" if self.cfg.standby else "active",
             "redis": "up" if down is None else f"down for {time.monotonic() - down:.1f} s",
             "kafka": self.kafka_link.describe() if self.kafka_link is not None else "unknown",
             "kafka_last_error": self.intake.last_kafka_error,

@@ -249,3 +249,72 @@ async def test_broker_frozen_six_seconds_publishing_resumes_soon_after_the_thaw(
     finally:
         rig.close()
         kafka.stop()
+
+
+# --- with a hot standby ---------------------------------------------------------------------
+
+
+def start_active_and_standby(rig: Rig) -> Feeder:
+    rig.md("md-a")
+    rig.md("md-s", md_role="standby")
+    feeder = rig.feeder()
+    rig.wait_written_by("md-a", what="md-a to write every pair")
+    wait_until(
+        lambda: rig.status("md-s").get("following") == list(range(PARTITIONS)),
+        timeout=WAIT, what="the standby to follow every partition",
+    )  # fmt: skip
+    assert rig.status("md-s")["partitions"] == []
+    return feeder
+
+
+async def test_a_standby_takes_over_a_killed_active_within_a_second(rig: Rig) -> None:
+    """Goal 3: SIGKILL of the active with a standby running: every pair publishes again within 1 s."""
+    feeder = start_active_and_standby(rig)
+    try:
+        rig.wait_steady()
+        fault = time.monotonic()
+        rig.processes["md-a"].kill()
+        check("SIGKILL of the active, standby warm", rig.silences(PAIRS, fault, 1.0), 1.0)
+        assert rig.pairs_of("md-s") == sorted(PAIRS)
+        assert (rig.counter("md-s", "takeovers"), rig.counter("md-s", "takeovers_cold")) == (PARTITIONS, 0)
+        rig.assert_books_and_streams(feeder)
+        counters = rig.status("md-s")["counters"]
+        assert (counters["exchange_gaps"], counters["events_late"], counters["pairs_refused"]) == (0, 0, 0)
+    finally:
+        feeder.stop.set()
+
+
+async def test_a_standby_fences_a_frozen_active_which_then_follows_and_takes_a_clean_handover(
+    rig: Rig,
+) -> None:
+    """Goal 3: SIGSTOP of the active: the standby takes over within 1 s; woken, the zombie publishes
+    nothing (its windows are fenced: no seq twice); then SIGTERM of the standby hands every
+    partition back to it within 1 s. The active's group session (6 s) outlasts the pause."""
+    feeder = start_active_and_standby(rig)
+    md_a = rig.processes["md-a"]
+    try:
+        rig.wait_steady()
+        fault = time.monotonic()
+        os.kill(md_a.pid, signal.SIGSTOP)
+        try:
+            silences = rig.silences(PAIRS, fault, 1.0)
+        finally:
+            os.kill(md_a.pid, signal.SIGCONT)
+        check("SIGSTOP of the active, standby warm", silences, 1.0)
+        wait_until(
+            lambda: rig.status("md-a").get("partitions_fenced") == list(range(PARTITIONS)),
+            timeout=WAIT, what="the woken active to find itself fenced everywhere",
+        )  # fmt: skip
+        assert rig.status("md-a")["partitions"] == [] and rig.pairs_of("md-s") == sorted(PAIRS)
+        rig.wait_steady()
+
+        fault = time.monotonic()
+        os.kill(rig.processes["md-s"].pid, signal.SIGTERM)
+        check("SIGTERM of the standby (writing), back to the active", rig.silences(PAIRS, fault, 1.0), 1.0)
+        assert rig.pairs_of("md-a") == sorted(PAIRS)
+        assert (
+            rig.counter("md-a", "takeovers") == PARTITIONS and rig.counter("md-s", "releases") == PARTITIONS
+        )
+        rig.assert_books_and_streams(feeder)  # the zombie's windows never reached a subscriber
+    finally:
+        feeder.stop.set()

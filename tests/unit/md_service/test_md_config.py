@@ -123,3 +123,14 @@ def test_heartbeat_takeover_and_adoption_times() -> None:
         load({"BOOKCAST_MD_TAKEOVER_MS": "150"})  # one late beat would look like death
     with pytest.raises(SettingError, match="BOOKCAST_MD_ADOPT_MS"):
         load({"BOOKCAST_MD_ADOPT_MS": "300"})  # a cold adopter must not beat a warm standby
+
+
+def test_a_standby_of_some_or_all_partitions() -> None:
+    assert not load({}).standby and load({}).partitions == ()
+    assert load({"BOOKCAST_MD_ROLE": "standby"}).standby
+    assert load({}, "--standby").standby
+    assert load({"BOOKCAST_MD_PARTITIONS": "0,2-4, 7"}).partitions == (0, 2, 3, 4, 7)
+    assert load({"BOOKCAST_MD_PARTITIONS": "all"}).partitions == ()
+    for env in ({"BOOKCAST_MD_ROLE": "spare"}, {"BOOKCAST_MD_PARTITIONS": "1-x"}):
+        with pytest.raises(SettingError, match=next(iter(env))):
+            load(env)
