@@ -9,7 +9,6 @@ Every one must connect and sync; a 503 is allowed only if that client then gets 
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,12 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
 from stack_helpers import isolated_stack, wait_until
 
-from bookcast.processes import TierProcess
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
-from feed_simulator.producer import run_feed
 from mdcore.instruments import default_pairs
 
 pytestmark = pytest.mark.integration
@@ -37,32 +33,15 @@ CLIENTS = 300
 @pytest.fixture(scope="module")
 def stack(infra) -> Iterator[dict]:
     env, _topic, prefix = isolated_stack(infra, "storm", PAIRS, PARTITIONS)
-    md = TierProcess("md", "md_service", env=env).start()
-    gateway = TierProcess("gateway", "gateway", env=env, listens=True).start()
-    try:
+    with md_and_gateway(env) as (_md, gateway):
         yield {"env": env, "prefix": prefix, "gateway": gateway, "redis_url": infra.redis_url}
-    finally:
-        gateway.stop()
-        md.stop()
-
-
-def _feed(env: dict, stop: threading.Event) -> threading.Thread:
-    parser = argparse.ArgumentParser()
-    feed_arguments(parser)
-    args = parser.parse_args(["--rate", str(RATE), "--pairs", ",".join(PAIRS), "--seed", "9"])
-    cfg = feed_config(args, {**env, "BOOKCAST_PARTITIONS": str(PARTITIONS)})
-    thread = threading.Thread(
-        target=run_feed, args=(cfg,), kwargs={"max_events": RATE * 60, "stop": stop}, daemon=True
-    )
-    thread.start()
-    return thread
 
 
 def test_three_hundred_clients_opened_at_once_all_sync(stack, tmp_path: Path) -> None:
     import redis
 
     stop = threading.Event()
-    feed = _feed(stack["env"], stop)
+    feed = feed_in_background(feed_settings(stack["env"], PAIRS, RATE, 9, PARTITIONS), RATE * 60, stop)
     client = redis.Redis.from_url(stack["redis_url"])
     try:
         key = f"{stack['prefix']}:pairs"

@@ -8,12 +8,12 @@ exchange events in Kafka, at the seq md_service last published.
 
 from __future__ import annotations
 
-import argparse
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+from pipeline_helpers import feed_settings, md_and_gateway
 from stack_helpers import (
     isolated_stack,
     source_books,
@@ -23,10 +23,7 @@ from stack_helpers import (
     wait_until_async,
 )
 
-from bookcast.processes import TierProcess
 from clients import BookClient
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
 
 pytestmark = pytest.mark.integration
@@ -40,20 +37,12 @@ RATE = 500  # events/s: about 5 s of stream
 @pytest.fixture(scope="module")
 def stack(infra) -> Iterator[dict]:
     env, topic, prefix = isolated_stack(infra, "deltas", PAIRS, PARTITIONS)
-    md = TierProcess("md", "md_service", env=env).start()
-    gateway = TierProcess("gateway", "gateway", env=env, listens=True).start()
-    try:
+    with md_and_gateway(env) as (md, gateway):
         yield {"env": env, "topic": topic, "prefix": prefix, "md": md, "gateway": gateway}
-    finally:
-        gateway.stop()
-        md.stop()
 
 
 def _feed_config(env: dict, seed: int):
-    parser = argparse.ArgumentParser()
-    feed_arguments(parser)
-    args = parser.parse_args(["--rate", str(RATE), "--pairs", ",".join(PAIRS), "--seed", str(seed)])
-    return feed_config(args, {**env, "BOOKCAST_PARTITIONS": str(PARTITIONS)})
+    return feed_settings(env, PAIRS, RATE, seed, PARTITIONS)
 
 
 async def test_clients_books_equal_the_source_at_the_same_seq(stack, infra) -> None:

@@ -9,19 +9,14 @@ window's close; windows end on the wall clock's multiples of the window).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
 import websockets
+from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
 from stack_helpers import isolated_stack, wait_until_async
 
-from bookcast.processes import TierProcess
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
-from feed_simulator.producer import run_feed
 from mdcore.codec import decode_server_frame, encode_client_op
 from mdcore.instruments import default_pairs
 from mdcore.messages import Delta, Subscribe
@@ -38,28 +33,13 @@ WINDOW_NS = 100_000_000
 @pytest.fixture(scope="module")
 def stack(infra) -> Iterator[dict]:
     env, _topic, _prefix = isolated_stack(infra, "frames", PAIRS, PARTITIONS)
-    md = TierProcess("md", "md_service", env=env).start()
-    gateway = TierProcess("gateway", "gateway", env=env, listens=True).start()
-    try:
+    with md_and_gateway(env) as (_md, gateway):
         yield {"env": env, "gateway": gateway}
-    finally:
-        gateway.stop()
-        md.stop()
-
-
-def _feed(env: dict) -> threading.Thread:
-    parser = argparse.ArgumentParser()
-    feed_arguments(parser)
-    args = parser.parse_args(["--rate", str(RATE), "--pairs", ",".join(PAIRS), "--seed", "5"])
-    cfg = feed_config(args, {**env, "BOOKCAST_PARTITIONS": str(PARTITIONS)})
-    thread = threading.Thread(target=run_feed, args=(cfg,), kwargs={"max_events": EVENTS}, daemon=True)
-    thread.start()
-    return thread
 
 
 async def test_a_client_on_the_8_demo_pairs_gets_one_frame_per_window(stack) -> None:
     assert len(PAIRS) == 8
-    feed = _feed(stack["env"])
+    feed = feed_in_background(feed_settings(stack["env"], PAIRS, RATE, 5, PARTITIONS), EVENTS)
     frames: list[list[Delta]] = []
     async with websockets.connect(stack["gateway"].ws_url) as ws:
         await ws.send(encode_client_op(Subscribe(PAIRS, 1)))
