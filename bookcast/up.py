@@ -31,6 +31,7 @@ STATUS_EVERY_S = 10.0
 MIB = 1024 * 1024
 # /metrics ports unless the environment sets them: gateway k (workers +0, +1, …) apart from md and feed
 MD_METRICS_PORT, FEED_METRICS_PORT, GATEWAY_METRICS_PORT, GATEWAY_METRICS_STEP = 9101, 9102, 9110, 100
+STANDBY_METRICS_OFFSET = 2  # the standby md_service's /metrics: md's port + 2 (9103), the feed's is + 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-ms", type=int, default=None, help="coalescing window, 50..100")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--quiet", action="store_true", help="do not echo the tiers' logs")
+    parser.add_argument(
+        "--standby", action="store_true",
+        help="also run a hot-standby md_service (takes over within a second if md stops)",
+    )  # fmt: skip
     return parser
 
 
@@ -120,6 +125,15 @@ class Demo:
             TierProcess("md", "md_service", env={**tier_env, "BOOKCAST_MD_METRICS_PORT": str(md_port)})
         )
         self.metrics.append(("md", md_port))
+        if self.args.standby:
+            standby_port = md_port + STANDBY_METRICS_OFFSET if md_port else 0
+            standby_env = {
+                **tier_env,
+                "BOOKCAST_MD_ROLE": "standby",
+                "BOOKCAST_MD_METRICS_PORT": str(standby_port),
+            }
+            self._start_tier(TierProcess("md-standby", "md_service", env=standby_env))
+            self.metrics.append(("md-standby", standby_port))
         first_port = (
             self.args.port
             if self.args.port is not None
