@@ -10,7 +10,9 @@ scripts say whether that writer is still there:
   (:func:`md_service.takeover.released_marker`): a standby or another instance takes the
   partition without waiting for the beat to age, and no window of the old token can land;
 - ``WATCH_LUA``: a candidate reads owner, beat and Redis' clock of the partitions it could
-  take over, in one atomic step, for :class:`md_service.takeover.TakeoverWatch`.
+  take over, in one atomic step, for :class:`md_service.takeover.TakeoverWatch`;
+  ``CLAIMED_LUA`` lists the partitions that have an owner at all (those are the only ones a
+  writer can be gone from), now and then, so adopting never waits for Kafka's metadata.
 
 Redis' clock is used throughout, so no two hosts' clocks are ever compared.
 """
@@ -69,6 +71,16 @@ end
 return {now, seen}
 """
 )
+
+
+# KEYS: md hash. Returns every partition that has (or had) an owner: those a writer may be gone from.
+CLAIMED_LUA = """
+local found = {}
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(name, 1, 6) == 'owner:' then table.insert(found, string.sub(name, 7)) end
+end
+return found
+"""
 
 
 def token_args(tokens: Mapping[int, str]) -> list[str | int]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from md_service.service import MdService
 
 log = logging.getLogger("md_service")
+CLAIMED_EVERY_S = 2.0  # how often a group member re-reads which partitions have an owner at all
 
 
 class Leases:
@@ -47,6 +48,8 @@ class Leases:
         # an adopter starts cold: it lets a warm follower (polling as often) win a released partition
         self.cold = TakeoverWatch(cfg.adopt_ms / 1000, release_grace_s=2 * cfg.heartbeat_ms / 1000)
         self.released: set[str] = set()  # our tokens we gave away: never adopted back
+        self.claimed: list[int] = []  # partitions with an owner in Redis, as last read
+        self._claimed_at = 0.0
         self.next_at = 0.0
 
     # --- the group's word -------------------------------------------------------------
@@ -116,7 +119,7 @@ class Leases:
             lost = s.store.beat(s.ownership.tokens())
             for p, owner in lost.items():
                 s._partition_lost(p, owner)
-            followed, adoptable = self._candidates()
+            followed, adoptable = self._candidates(now)
             views = s.store.watch(followed + adoptable) if followed or adoptable else {}
         except redis.RedisError as exc:
             s.counters.redis_errors += 1
@@ -140,15 +143,19 @@ class Leases:
         for (kind, dead_after_ms), expected in due.items():
             self.take_over(expected, views, kind, dead_after_ms)
 
-    def _candidates(self) -> tuple[list[int], list[int]]:
-        """Partitions we follow (warm), and those a group member could adopt (cold)."""
+    def _candidates(self, now: float) -> tuple[list[int], list[int]]:
+        """Partitions we follow (warm), and those a group member could adopt (cold): every
+        partition of the topic (Kafka's metadata) or at least every one with an owner in Redis."""
         s = self.service
         own = s.ownership.partitions
         followed = s.ownership.following_numbers()
         if s.cfg.standby or not s.cfg.adopt_ms:
             return followed, []
-        every = s.source.partitions() if hasattr(s.source, "partitions") else None
-        return followed, [p for p in every or () if p not in own]
+        if now >= self._claimed_at:  # redis.RedisError: the caller counts it
+            self._claimed_at = now + CLAIMED_EVERY_S
+            self.claimed = s.store.claimed_partitions()
+        every = set(s.source.partitions() or ()) if hasattr(s.source, "partitions") else set()
+        return followed, sorted(p for p in every | set(self.claimed) if p not in own)
 
     def take_over(
         self, due: Mapping[int, str], views: Mapping[int, OwnerView], kind: str, dead_after_ms: int

@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 import redis
 
 from md_service.claim_script import CLAIM_LUA, READ_CLAIM_LUA, Claim, claim_args, new_dataset_id, parse_claim
-from md_service.lease_script import BEAT_LUA, RELEASE_LUA, WATCH_LUA, parse_lost, parse_watch, token_args
+from md_service.lease_script import (
+    BEAT_LUA,
+    CLAIMED_LUA,
+    RELEASE_LUA,
+    WATCH_LUA,
+    parse_lost,
+    parse_watch,
+    token_args,
+)
 from md_service.pair_stream import WindowOutput
 from md_service.takeover import OwnerView
 from md_service.window_script import (
@@ -83,6 +91,7 @@ class RedisStore:
         self._beat = self.client.register_script(BEAT_LUA)
         self._release = self.client.register_script(RELEASE_LUA)
         self._watch = self.client.register_script(WATCH_LUA)
+        self._claimed = self.client.register_script(CLAIMED_LUA)
 
     def ping(self) -> bool:
         return bool(self.client.ping())
@@ -125,6 +134,10 @@ class RedisStore:
         if not tokens:
             return []
         return [int(p) for p in self._release(keys=[self.md_key], args=token_args(tokens))]
+
+    def claimed_partitions(self) -> list[int]:
+        """Every partition that has an owner (token or release marker) in Redis."""
+        return sorted(int(p) for p in self._claimed(keys=[self.md_key]))
 
     def watch(self, partitions: Sequence[int]) -> dict[int, OwnerView]:
         """Owner, last beat and Redis' clock of each partition, in one atomic read."""

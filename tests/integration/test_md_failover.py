@@ -151,6 +151,19 @@ class Rig:
             assert book.book == truth[pair].book, f"{pair}: stored book differs from the source"
             assert (epoch, len(raws)) == (state.epoch, state.seq)
 
+    def logs(self) -> str:
+        """The last lines of every instance's log but its status lines, to tell why a deadline passed."""
+        out = []
+        for name, proc in self.processes.items():
+            try:
+                lines = [
+                    x for x in proc.log_path.read_text(errors="replace").splitlines() if "status:" not in x
+                ]
+            except OSError as exc:
+                lines = [str(exc)]
+            out += [f"--- {name}", *lines[-25:]]
+        return "\n".join(out)
+
     def close(self) -> None:
         for proc in reversed(self.processes.values()):
             proc.stop()
@@ -164,10 +177,10 @@ def rig(infra) -> Iterator[Rig]:
     r.close()
 
 
-def check(what: str, silences: dict[str, float], deadline_s: float) -> None:
+def check(rig: Rig, what: str, silences: dict[str, float], deadline_s: float) -> None:
     worst = max(silences.values())
     print(f"\n{what}: longest silence per pair {silences}; worst {worst:.3f} s (goal {deadline_s} s)")
-    assert worst < deadline_s, f"{what}: a pair was silent {worst:.3f} s: {silences}"
+    assert worst < deadline_s, f"{what}: a pair was silent {worst:.3f} s: {silences}\n{rig.logs()}"
 
 
 # --- without a standby ----------------------------------------------------------------------
@@ -183,7 +196,7 @@ async def test_without_standby_a_clean_stop_and_a_crash_hand_partitions_over(rig
         moving = rig.pairs_of("md-a")
         fault = time.monotonic()
         os.kill(rig.processes["md-a"].pid, signal.SIGTERM)
-        check("SIGTERM of one of two (its pairs)", rig.silences(moving, fault, 1.0), 1.0)
+        check(rig, "SIGTERM of one of two (its pairs)", rig.silences(moving, fault, 1.0), 1.0)
         assert rig.pairs_of("md-b") == sorted(PAIRS)
         assert rig.counter("md-a", "releases") >= 1
 
@@ -193,7 +206,7 @@ async def test_without_standby_a_clean_stop_and_a_crash_hand_partitions_over(rig
         moving = rig.pairs_of("md-c")
         fault = time.monotonic()
         rig.processes["md-c"].kill()
-        check("SIGKILL of one of two (its pairs)", rig.silences(moving, fault, 8.0), 8.0)
+        check(rig, "SIGKILL of one of two (its pairs)", rig.silences(moving, fault, 8.0), 8.0)
         rig.assert_books_and_streams(feeder)
     finally:
         feeder.stop.set()
@@ -209,7 +222,7 @@ async def test_sigkill_and_restart_of_the_only_instance(rig: Rig) -> None:
         fault = time.monotonic()
         md_a.kill()
         rig.md("md-a2")
-        check("SIGKILL and restart", rig.silences(PAIRS, fault, 8.0), 8.0)
+        check(rig, "SIGKILL and restart", rig.silences(PAIRS, fault, 8.0), 8.0)
         rig.assert_books_and_streams(feeder)
     finally:
         feeder.stop.set()
@@ -235,6 +248,7 @@ async def test_broker_frozen_six_seconds_publishing_resumes_soon_after_the_thaw(
             rig.silences(PAIRS, thaw, 3.0)
             first = {p: min(t for t in rig.recorder.times(p) if t > thaw) for p in PAIRS}
             check(
+                rig,
                 "broker frozen 6 s: first delta after the thaw",
                 {p: round(t - thaw, 3) for p, t in first.items()},
                 3.0,
@@ -242,7 +256,7 @@ async def test_broker_frozen_six_seconds_publishing_resumes_soon_after_the_thaw(
             # The group re-forms after the thaw (sessions may have expired): watch its effect too.
             wait_until(lambda: time.monotonic() > thaw + REFORM_S, timeout=WAIT, what="the group to re-form")
             later = {p: round(rig.recorder.silence(p, t, time.monotonic()), 3) for p, t in first.items()}
-            check(f"broker frozen 6 s: longest silence in the {REFORM_S:.0f} s after that", later, 1.0)
+            check(rig, f"broker frozen 6 s: longest silence in the {REFORM_S:.0f} s after that", later, 1.0)
             rig.assert_books_and_streams(feeder)
         finally:
             feeder.stop.set()
@@ -274,7 +288,7 @@ async def test_a_standby_takes_over_a_killed_active_within_a_second(rig: Rig) ->
         rig.wait_steady()
         fault = time.monotonic()
         rig.processes["md-a"].kill()
-        check("SIGKILL of the active, standby warm", rig.silences(PAIRS, fault, 1.0), 1.0)
+        check(rig, "SIGKILL of the active, standby warm", rig.silences(PAIRS, fault, 1.0), 1.0)
         assert rig.pairs_of("md-s") == sorted(PAIRS)
         assert (rig.counter("md-s", "takeovers"), rig.counter("md-s", "takeovers_cold")) == (PARTITIONS, 0)
         rig.assert_books_and_streams(feeder)
@@ -300,7 +314,7 @@ async def test_a_standby_fences_a_frozen_active_which_then_follows_and_takes_a_c
             silences = rig.silences(PAIRS, fault, 1.0)
         finally:
             os.kill(md_a.pid, signal.SIGCONT)
-        check("SIGSTOP of the active, standby warm", silences, 1.0)
+        check(rig, "SIGSTOP of the active, standby warm", silences, 1.0)
         wait_until(
             lambda: rig.status("md-a").get("partitions_fenced") == list(range(PARTITIONS)),
             timeout=WAIT, what="the woken active to find itself fenced everywhere",
@@ -310,7 +324,9 @@ async def test_a_standby_fences_a_frozen_active_which_then_follows_and_takes_a_c
 
         fault = time.monotonic()
         os.kill(rig.processes["md-s"].pid, signal.SIGTERM)
-        check("SIGTERM of the standby (writing), back to the active", rig.silences(PAIRS, fault, 1.0), 1.0)
+        check(
+            rig, "SIGTERM of the standby (writing), back to the active", rig.silences(PAIRS, fault, 1.0), 1.0
+        )
         assert rig.pairs_of("md-a") == sorted(PAIRS)
         assert (
             rig.counter("md-a", "takeovers") == PARTITIONS and rig.counter("md-s", "releases") == PARTITIONS

@@ -212,6 +212,7 @@ def test_a_writer_beats_while_it_owns_and_learns_at_once_when_it_does_not(store)
     assert all(v.beat_ms is not None and 0 <= v.now_ms - v.beat_ms < 1000 for v in first.values())
     store.claim("b/2", [1])
     assert store.beat({0: "a/1", 1: "a/1"}) == {1: "b/2"}  # fenced on 1, still beating 0
+    assert store.claimed_partitions() == [0, 1]  # those a writer can be gone from
     never = store.watch([2])[2]
     assert (never.owner, never.beat_ms) == ("", None)
 
