@@ -1,16 +1,16 @@
 """When a batch of deltas leaves the gateway: once the window's burst is over. Pure: time is an argument.
 
-md_service writes one window's pairs in a few slots within ``slot_span_ms`` of the window's
-end (``md_service.cadence``), so a gateway receives each window as one burst of Pub/Sub
-messages spread over a few milliseconds and several event-loop turns. Flushing at the end
+md_service writes one window's pairs right after the window's end (``md_service.cadence``),
+so a gateway receives each window as one burst of Pub/Sub messages spread over a few
+milliseconds and several event-loop turns. Flushing at the end
 of every turn gave a client on pairs of several slots one frame per slot, up to 8 per
 window. The clock holds the batch until no delta has arrived for ``quiet_s`` (the burst is
 over), and never longer than ``hold_s`` after its first delta (a stream that never pauses
 still leaves on time). Both zero: flush at the end of the turn, as before.
 
 What it costs: a delta waits until its burst ends, ``quiet_s`` after the burst's last
-message (10 ms by default), plus the rest of the burst (the slot span, 20 ms by default,
-more when md_service runs late); ``hold_s`` (40 ms) bounds the sum. The quiet gap must
+message (10 ms by default), plus the rest of the burst (a few ms; more when md_service runs
+late or spreads its slots, ``BOOKCAST_MD_SLOT_SPAN_MS``); ``hold_s`` (40 ms) bounds the sum. The quiet gap must
 exceed the gaps between md_service's slots as they arrive here: 2.5 ms apart in theory,
 but a loaded md_service or Redis stretches them, and at 5 ms a busy machine split one
 window in 1.8 frames on average (1.07 at 10 ms, the same run's conditions).

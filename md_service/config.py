@@ -24,7 +24,7 @@ class MdConfig:
     group_id: str = "bookcast-md"
     window_ms: int = 100
     window_slots: int = 8  # partitions close their windows in this many turns per window ...
-    slot_span_ms: int = 20  # ... all within this long after the window's end (one burst for gateways)
+    slot_span_ms: int = 0  # ... all within this long after the window's end (one burst for gateways)
     snapshot_every: int = 50  # write a full snapshot to Redis every N seqs of a pair (5 s at 100 ms)
     history: int = 600  # deltas kept per pair in Redis (one minute at 100 ms)
     redis_prefix: str = "bookcast"
@@ -151,7 +151,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         max_batch=env_int(env, "BOOKCAST_MD_MAX_BATCH", 500, 1, 100_000),
         fetch_wait_ms=env_int(env, "BOOKCAST_MD_FETCH_WAIT_MS", 10, 0, 10_000),
         window_slots=env_int(env, "BOOKCAST_MD_WINDOW_SLOTS", 8, 1, 20),
-        slot_span_ms=min(window_ms, env_int(env, "BOOKCAST_MD_SLOT_SPAN_MS", 20, 0, 100)),
+        slot_span_ms=min(window_ms, env_int(env, "BOOKCAST_MD_SLOT_SPAN_MS", 0, 0, 100)),
         session_timeout_ms=session_ms,
         max_poll_interval_ms=poll_ms,
         check_interval_ms=env_int(env, "BOOKCAST_MD_CHECK_MS", 1_000, 100, 3_600_000),

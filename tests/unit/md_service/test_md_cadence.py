@@ -83,3 +83,12 @@ def test_a_whole_window_behind_keeps_the_wall_clock_phase() -> None:
     tick = c.due(5.0)
     assert tick is not None and tick.slots == {0, 1, 2, 3}
     assert abs(c.next_tick - 5.07) < 1e-9  # the next boundary, still on the wall's multiples
+
+
+def test_slots_at_the_boundary_close_together_and_that_is_not_late() -> None:
+    c = WindowCadence(100, 8, 1_000, now=0.0, span_ms=0, wall_now=0.05)  # next boundary at 0.05
+    tick = c.due(0.0505)  # every slot is due at the boundary
+    assert tick is not None and tick.slots == frozenset(range(8)) and not tick.late
+    assert c.due(0.12) is None
+    late = c.due(0.161)  # 11 ms behind the next boundary (0.15): late
+    assert late is not None and late.slots == frozenset(range(8)) and late.late

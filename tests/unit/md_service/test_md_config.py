@@ -105,7 +105,7 @@ def test_the_xseq_jump_bound_is_a_setting() -> None:
 
 def test_slots_close_within_a_span_no_longer_than_the_window() -> None:
     cfg = load({})
-    assert (cfg.window_slots, cfg.slot_span_ms, cfg.fetch_wait_ms) == (8, 20, 10)
+    assert (cfg.window_slots, cfg.slot_span_ms, cfg.fetch_wait_ms) == (8, 0, 10)
     cfg = load({"BOOKCAST_MD_SLOT_SPAN_MS": "100", "BOOKCAST_WINDOW_MS": "50"})
     assert cfg.slot_span_ms == 50
     with pytest.raises(SettingError, match="BOOKCAST_MD_SLOT_SPAN_MS"):
