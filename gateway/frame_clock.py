@@ -10,10 +10,10 @@ still leaves on time). Both zero: flush at the end of the turn, as before.
 
 What it costs: a delta waits until its burst ends, ``quiet_s`` after the burst's last
 message (10 ms by default), plus the rest of the burst (a few ms; more when md_service runs
-late or spreads its slots, ``BOOKCAST_MD_SLOT_SPAN_MS``); ``hold_s`` (40 ms) bounds the sum. The quiet gap must
-exceed the gaps between md_service's slots as they arrive here: 2.5 ms apart in theory,
-but a loaded md_service or Redis stretches them, and at 5 ms a busy machine split one
-window in 1.8 frames on average (1.07 at 10 ms, the same run's conditions).
+late or spreads its slots, ``BOOKCAST_MD_SLOT_SPAN_MS``); ``hold_s`` (40 ms) bounds the
+sum. The quiet gap must exceed the gaps between md_service's writes as they arrive here: a
+loaded md_service or Redis stretches them, and with slots 2.5 ms apart a 5 ms gap split a
+window in 1.8 frames on a busy machine (1.07 at 10 ms, the same run's conditions).
 """
 
 from __future__ import annotations
