@@ -41,9 +41,9 @@ def feed_settings(
 
 
 def feed_in_background(
-    cfg: FeedConfig, max_events: int, stop: threading.Event | None = None
+    cfg: FeedConfig, max_events: int | None, stop: threading.Event | None = None
 ) -> threading.Thread:
-    """Run the feed for ``max_events`` events (or until ``stop``) in a daemon thread."""
+    """Run the feed for ``max_events`` events (None: no limit) or until ``stop``, in a daemon thread."""
     thread = threading.Thread(
         target=run_feed, args=(cfg,), kwargs={"max_events": max_events, "stop": stop}, daemon=True
     )

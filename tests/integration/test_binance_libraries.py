@@ -13,7 +13,6 @@ same update id.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import threading
@@ -24,12 +23,10 @@ from collections.abc import Iterator
 import ccxt.pro
 import orjson
 import pytest
+from pipeline_helpers import feed_in_background, feed_settings
 from stack_helpers import isolated_stack, wait_until_async
 
 from bookcast.processes import TierProcess
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
-from feed_simulator.producer import run_feed
 
 with warnings.catch_warnings():  # python-binance imports websockets' legacy client names
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -48,11 +45,7 @@ def stack(infra) -> Iterator[dict]:
         "gateway": TierProcess("gateway", "gateway", env=env, listens=True).start(),
     }
     stop_feed = threading.Event()
-    parser = argparse.ArgumentParser()
-    feed_arguments(parser)
-    cfg = feed_config(parser.parse_args(["--rate", "200", "--pairs", ",".join(PAIRS), "--seed", "9"]), env)
-    feed = threading.Thread(target=run_feed, args=(cfg,), kwargs={"stop": stop_feed})
-    feed.start()
+    feed = feed_in_background(feed_settings(env, PAIRS, 200, 9, 8), None, stop_feed)
 
     def freeze() -> None:
         stop_feed.set()

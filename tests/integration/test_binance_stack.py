@@ -9,7 +9,6 @@ md_service starts a new epoch). Each client's book must equal REST depth at the 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import threading
@@ -20,12 +19,10 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from pipeline_helpers import feed_in_background, feed_settings
 from stack_helpers import TIMEOUT, isolated_stack, stored_state, wait_until, wait_until_async
 
 from bookcast.processes import TierProcess
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
-from feed_simulator.producer import run_feed
 from mdcore.redis_layout import RedisLayout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "binance_client"))
@@ -49,11 +46,7 @@ def stack(infra) -> Iterator[dict]:
         "gateway": TierProcess("gateway", "gateway", env=env, listens=True).start(),
     }
     stop_feed = threading.Event()
-    parser = argparse.ArgumentParser()
-    feed_arguments(parser)
-    cfg = feed_config(parser.parse_args(["--rate", "300", "--pairs", ",".join(PAIRS), "--seed", "5"]), env)
-    feed = threading.Thread(target=run_feed, args=(cfg,), kwargs={"stop": stop_feed})
-    feed.start()
+    feed = feed_in_background(feed_settings(env, PAIRS, 300, 5, 8), None, stop_feed)
     try:
         yield {"env": env, "prefix": prefix, "procs": procs, "stop_feed": stop_feed}
     finally:
