@@ -459,6 +459,38 @@ class EmbeddedRedisCluster:
             self.wait_ok(max(0.0, deadline - time.monotonic()))
             return self.node(member.port)
 
+    def move_slot(self, slot: int, to: ClusterNodeInfo | int, timeout: float = 30.0) -> ClusterNodeInfo:
+        """Migrate ``slot`` with its keys to the primary ``to``, as a resharding does.
+
+        The documented steps: ``SETSLOT IMPORTING`` on the target, ``MIGRATING`` on the source,
+        ``MIGRATE`` the keys in batches, then ``SETSLOT NODE`` on every primary. Clients see
+        ``ASK``/``TRYAGAIN`` during the move and ``MOVED`` after it, and the source ends the
+        slot's sharded subscriptions with a ``sunsubscribe`` push.
+        """
+        with self._lock:
+            deadline = time.monotonic() + timeout
+            source = self.primary_for_slot(slot)
+            target = self.node(to if isinstance(to, int) else to.port)
+            if target.role != "primary":
+                raise EmbeddedServerError(f"node {target.port} is not a primary")
+            if target.node_id == source.node_id:
+                return target
+            self._cmd(target.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
+            self._cmd(source.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
+            while keys := self._client(source.port).execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                if time.monotonic() > deadline:
+                    raise EmbeddedServerError(f"slot {slot}: keys still migrating after {timeout:.0f} s")
+                self._cmd(source.port, "MIGRATE", LOOPBACK, target.port, "", 0, 5000, "KEYS", *keys)
+            for primary in [n for n in self.nodes if n.role == "primary" and n.running]:
+                self._cmd(primary.port, "CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
+            self._wait_for(
+                f"slot {slot} to move to {target.port}",
+                lambda: None if self.primary_for_slot(slot).port == target.port else "not yet",
+                deadline,
+            )
+            self.wait_ok(max(0.0, deadline - time.monotonic()))
+            return self.node(target.port)
+
     def wait_ok(self, timeout: float = 30.0) -> None:
         """Wait until the running nodes form a healthy cluster; raise with the reason if not.
 

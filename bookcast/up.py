@@ -23,6 +23,7 @@ from typing import TextIO
 import orjson
 
 from bookcast.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, ManagedProcess
+from bookcast.embedded_cluster import EmbeddedRedisCluster
 from bookcast.processes import TierProcess
 from feed_simulator.topic import ensure_topic
 from mdcore.settings import SettingError, env_int, env_str
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window-ms", type=int, default=None, help="coalescing window, 50..100")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--quiet", action="store_true", help="do not echo the tiers' logs")
+    parser.add_argument(
+        "--redis-cluster", type=int, default=0, metavar="N",
+        help="run an embedded Redis Cluster of N primaries (each with a replica) instead of one Redis",
+    )  # fmt: skip
     parser.add_argument(
         "--standby", action="store_true",
         help="also run a hot-standby md_service (takes over within a second if md stops)",
@@ -85,6 +90,7 @@ class Demo:
         self.followers: list[LogFollower] = []
         self.stop = threading.Event()
         self.kafka: EmbeddedKafka | None = None
+        self.cluster: EmbeddedRedisCluster | None = None  # its nodes may fail over: not in ``infra``
         self.metrics: list[tuple[str, int]] = []  # (tier, first /metrics port)
         self.redis_url = ""
 
@@ -103,7 +109,17 @@ class Demo:
             self.say(f"kafka   embedded Tansu at {bootstrap} (pid {self.kafka.pid})")
         else:
             self.say(f"kafka   {bootstrap} (KAFKA_BOOTSTRAP)")
-        if not redis_url:
+        cluster_seeds = env.get("REDIS_CLUSTER", "").strip()
+        if self.args.redis_cluster and not redis_url and not cluster_seeds:
+            if not 1 <= self.args.redis_cluster <= 16:
+                raise SettingError(f"--redis-cluster={self.args.redis_cluster}: 1 to 16 primaries")
+            self.cluster = EmbeddedRedisCluster(primaries=self.args.redis_cluster, replicas=1).start()
+            redis_url, cluster_seeds = self.cluster.url, self.cluster.seeds
+            self.say(f"redis   embedded Valkey cluster: {self.cluster.describe()}")
+        elif cluster_seeds:
+            redis_url = redis_url or f"redis://{cluster_seeds.split(',')[0].strip()}"
+            self.say(f"redis   cluster {cluster_seeds} (REDIS_CLUSTER)")
+        elif not redis_url:
             redis = EmbeddedRedis().start()
             self.infra.append(redis)
             redis_url = redis.url
@@ -115,6 +131,8 @@ class Demo:
         # Before anyone subscribes: Tansu auto-creates a topic it is asked about, with 4 partitions.
         ensure_topic(bootstrap, topic, partitions)
         tier_env = {"KAFKA_BOOTSTRAP": bootstrap, "REDIS_URL": redis_url}
+        if cluster_seeds:
+            tier_env["REDIS_CLUSTER"] = cluster_seeds
         self.redis_url = redis_url
         if self.args.window_ms is not None:
             tier_env["BOOKCAST_WINDOW_MS"] = str(self.args.window_ms)
@@ -222,6 +240,8 @@ class Demo:
             follower.pump(self.out)
         for proc in reversed(self.infra):
             proc.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         self.say("bookcast stopped")
 
 

@@ -97,12 +97,21 @@ class DeliveryCounter:
 
 
 def produce(
-    producer: ProducerLike, topic: str, value: bytes, key: bytes, on_delivery: DeliveryCallback
+    producer: ProducerLike,
+    topic: str,
+    value: bytes,
+    key: bytes,
+    on_delivery: DeliveryCallback,
+    partition: int = -1,
 ) -> None:
-    """Hand one message to the producer, serving deliveries while its local queue is full."""
+    """Hand one message to the producer, serving deliveries while its local queue is full.
+
+    ``partition`` is the key's (:mod:`mdcore.partitioning`); -1 leaves it to librdkafka's
+    partitioner, which computes the same for a key (CRC-32 modulo the partition count).
+    """
     while True:
         try:
-            producer.produce(topic, value, key, -1, on_delivery)
+            producer.produce(topic, value, key, partition, on_delivery)
             return
         except BufferError:
             producer.poll(0.01)

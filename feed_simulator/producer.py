@@ -12,6 +12,7 @@ that already holds an earlier run's events (see :mod:`feed_simulator.source`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -34,6 +35,7 @@ from feed_simulator.report import FeedReport, Progress
 from feed_simulator.scenario import SCENARIOS
 from feed_simulator.source import EncodedEvent, EventSource
 from feed_simulator.topic import ensure_topic
+from mdcore.partitioning import KeyPartitions
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,9 @@ def run_feed(
         from feed_simulator.parallel import run_parallel  # it imports this module
 
         return run_parallel(cfg, stop=stop, max_events=max_events, flush_timeout=flush_timeout, params=params)
-    ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
+    partitions = ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
+    if partitions != cfg.partitions:  # events go where the topic's own count puts them
+        cfg = dataclasses.replace(cfg, partitions=partitions)
     producer = make_producer(cfg)
     if cfg.replay:
         from feed_simulator.replay import replay
@@ -166,7 +170,8 @@ def pump(
             cfg.progress_interval,
             start,
         )
-    emit = _Emitter(producer, cfg.topic, counter, injector, recorder, start)
+    parts = KeyPartitions(cfg.partitions)  # each event's partition, named by the feed itself
+    emit = _Emitter(producer, cfg.topic, counter, injector, recorder, start, parts)
     topic, callback, time_ns = cfg.topic, counter.callback, time.time_ns
     next_event, produce_fast = source.next_event, producer.produce
     sent = 0
@@ -182,9 +187,18 @@ def pump(
                     for _ in range(due):
                         event = next_event(time_ns())
                         try:
-                            produce_fast(topic, event.value, event.key, -1, callback(event.changes))
+                            produce_fast(
+                                topic, event.value, event.key, parts[event.key], callback(event.changes)
+                            )
                         except BufferError:
-                            produce(producer, topic, event.value, event.key, callback(event.changes))
+                            produce(
+                                producer,
+                                topic,
+                                event.value,
+                                event.key,
+                                callback(event.changes),
+                                parts[event.key],
+                            )
                 else:
                     for _ in range(due):
                         emit.send(next_event(time_ns()))
@@ -251,8 +265,10 @@ class _Emitter:
         injector: FaultInjector | None,
         recorder: Recorder | None,
         start: float,
+        parts: KeyPartitions,
     ) -> None:
         self.plain = injector is None and recorder is None
+        self._parts = parts
         self._producer = producer
         self._topic = topic
         self._counter = counter
@@ -262,12 +278,15 @@ class _Emitter:
 
     def send(self, event: EncodedEvent) -> None:
         producer, topic, recorder = self._producer, self._topic, self._recorder
-        produce(producer, topic, event.value, event.key, self._counter.callback(event.changes))
+        parts = self._parts
+        produce(
+            producer, topic, event.value, event.key, self._counter.callback(event.changes), parts[event.key]
+        )
         offset = time.monotonic_ns() - self._start_ns
         if recorder is not None:
             recorder.event(offset, event.key, event.changes, event.value)
         extras: Sequence = self._injector.after(event) if self._injector is not None else ()
         for extra in extras:
-            produce(producer, topic, extra.value, extra.key, self._counter.on_injected)
+            produce(producer, topic, extra.value, extra.key, self._counter.on_injected, parts[extra.key])
             if recorder is not None:
                 recorder.injected(offset, extra.key, extra.kind, extra.value)

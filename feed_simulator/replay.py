@@ -19,6 +19,7 @@ from feed_simulator.config import FeedConfig
 from feed_simulator.delivery import DeliveryCounter, ProducerLike, produce
 from feed_simulator.recording import RecordingReader
 from feed_simulator.report import FeedReport, Progress
+from mdcore.partitioning import KeyPartitions
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def replay(
             start,
         )
         sent = messages = 0
+        parts = KeyPartitions(cfg.partitions)
         try:
             for record in reader:
                 if max_events is not None and record.kind is None and sent >= max_events:
@@ -88,11 +90,12 @@ def replay(
                     value = shifted_xts(record.value, recorded_start, start_ns, speed)
                 else:
                     value = restamp(record.value, time.time_ns())
+                home = parts[record.key]
                 if record.kind is None:
-                    produce(producer, topic, value, record.key, counter.callback(record.changes))
+                    produce(producer, topic, value, record.key, counter.callback(record.changes), home)
                     sent += 1
                 else:
-                    produce(producer, topic, value, record.key, counter.on_injected)
+                    produce(producer, topic, value, record.key, counter.on_injected, home)
                     injected[record.kind] += 1
                 messages += 1
                 if messages % POLL_EVERY == 0:

@@ -7,7 +7,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mdcore.settings import SettingError, check_range, env_float, env_int, env_str, parse_pairs
+from mdcore.partitioning import DEFAULT_PARTITIONS
+from mdcore.settings import (
+    SettingError,
+    check_range,
+    cluster_seeds,
+    cluster_url,
+    env_float,
+    env_int,
+    env_str,
+    parse_pairs,
+)
 
 KIB = 1024
 
@@ -28,6 +38,8 @@ class GatewayConfig:
     workers: int = 1
     reuse_port: bool = False  # set for the workers of `--workers N`
     redis_prefix: str = "bookcast"
+    redis_cluster: tuple[str, ...] = ()  # seed nodes host:port of a Redis Cluster (REDIS_CLUSTER)
+    partitions: int = DEFAULT_PARTITIONS  # the topic's partition count: picks each pair's hash slot
     pairs: tuple[str, ...] = ()  # offered even before md_service has published them
     # limits
     max_frame_bytes: int = 4 * KIB
@@ -95,7 +107,7 @@ def _csv(env: Mapping[str, str], key: str) -> frozenset[str]:
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> GatewayConfig:
     try:
-        redis_url = args.redis_url or env_str(env, "REDIS_URL")
+        redis_url = args.redis_url or env_str(env, "REDIS_URL", cluster_url(env))
     except SettingError as exc:
         raise SettingError(f"{exc} (`bookcast up` starts embedded servers and sets it for you)") from None
     port = env_int(env, "BOOKCAST_GATEWAY_PORT", 8765, 0, 65535)
@@ -127,6 +139,8 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         workers=workers,
         reuse_port=bool(getattr(args, "reuse_port", False)),
         redis_prefix=env_str(env, "BOOKCAST_REDIS_PREFIX", "bookcast"),
+        redis_cluster=cluster_seeds(env),
+        partitions=env_int(env, "BOOKCAST_PARTITIONS", DEFAULT_PARTITIONS, 1, 10_000),
         pairs=parse_pairs("BOOKCAST_PAIRS", env.get("BOOKCAST_PAIRS")),
         max_frame_bytes=env_int(env, "BOOKCAST_GATEWAY_MAX_FRAME", 4 * KIB, 256, 1 << 20),
         max_pairs=env_int(env, "BOOKCAST_GATEWAY_MAX_PAIRS", 100, 1, 100_000),

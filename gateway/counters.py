@@ -57,6 +57,8 @@ HELP: dict[str, str] = {
     "redis_disconnects": "Pub/Sub connections lost (including ones found dead by pings)",
     "redis_dead_links": "Pub/Sub connections declared dead because nothing came back in time",
     "redis_watch_late": "link checks skipped because this process's event loop was starved",
+    "channels_dropped_by_server": "sharded subscriptions a Redis Cluster node ended itself (its slot moved)",
+    "redis_pairs_moved": "pairs re-subscribed on another cluster node (failover, resharding) and caught up",
     "redis_read_errors": "failed reads of books, history or state",
     "replica_gaps": "seq gaps seen on Pub/Sub (filled from history or by a reload)",
     "replica_reloads": "full book loads of a replica",

@@ -83,15 +83,23 @@ def assess(hub: Hub, watch: PipelineWatch | None = None, now: float | None = Non
         if reason is not None and reason.local:
             local_stale += 1
     link = hub.link
+    nodes = link.health()["nodes"]
+    down_nodes = sorted(name for name, node in nodes.items() if not node["up"])
     if not link.up:
         down = link.down_since
-        result.reasons.append("redis link down" + (f" for {now - down:.1f}s" if down is not None else ""))
+        which = f" ({', '.join(down_nodes)})" if 0 < len(down_nodes) < len(nodes) else ""
+        result.reasons.append(
+            "redis link down" + which + (f" for {now - down:.1f}s" if down is not None else "")
+        )
+    # On a cluster, pairs on healthy nodes keep flowing: one node down makes its pairs stale
+    # (judged below, and too many stale pairs make the gateway unready), not the whole gateway.
+    usable = link.up or len(down_nodes) < len(nodes)
     too_stale = local_stale > cfg.unready_stale_fraction * judged
     if too_stale:
         result.reasons.append(f"{local_stale} of {judged} pairs stale here")
     if hub.shutting_down:
         result.reasons.append("shutting down")
-    result.ready = link.up and not too_stale and not hub.shutting_down
+    result.ready = usable and not too_stale and not hub.shutting_down
     if result.pipeline.state == "down":
         result.reasons.append(f"pipeline down: {result.pipeline.reason}")
     stale = len(result.stale)
@@ -131,6 +139,7 @@ def health_report(
         "ready": found.ready,
         "reasons": found.reasons,
         "redis": "up" if hub.link.up else "down",
+        "redis_nodes": hub.link.health()["nodes"],
         "pipeline": {
             "state": pipeline.state,
             "reason": pipeline.reason,

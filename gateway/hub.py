@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -22,13 +22,13 @@ from gateway.fanout import FanOut
 from gateway.frame_clock import FrameClock
 from gateway.gc_policy import GcPolicy
 from gateway.overload import Overload
-from gateway.redis_link import RedisLink
 from gateway.replica import PairReplica, ReplicaState
 from gateway.session import ClientSession
+from gateway.store import BookStore, StoreFactory
+from gateway.store_factory import open_store
 from mdcore.errors import DecodeError, IntegrityError
 from mdcore.local_book import LocalBook
 from mdcore.messages import StreamPosition
-from mdcore.redis_layout import RedisLayout
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ class StreamListener(Protocol):
 
 
 class Hub:
-    def __init__(self, cfg: GatewayConfig, counters: Counters | None = None) -> None:
+    def __init__(
+        self, cfg: GatewayConfig, counters: Counters | None = None, store: StoreFactory = open_store
+    ) -> None:
         self.cfg = cfg
         self.counters = counters or Counters()
         self.replicas: dict[str, PairReplica] = {}
@@ -57,10 +59,7 @@ class Hub:
         self.fanout = FanOut(
             self.counters, self._on_batch, FrameClock(cfg.frame_quiet_ms / 1000, cfg.frame_hold_ms / 1000)
         )
-        self.link = RedisLink(
-            cfg.redis_url, RedisLayout(cfg.redis_prefix), self.counters, self.on_message, self.catch_up_all,
-            ping_s=cfg.redis_ping_s, dead_s=cfg.redis_dead_s,
-        )  # fmt: skip
+        self.link: BookStore = store(cfg, self.counters, self.on_message, self.catch_up)
         self.shutting_down = False
         self.overload = Overload(
             cfg.overload_enter_ms / 1000, cfg.overload_leave_ms / 1000, cfg.overload_hold_s,
@@ -308,9 +307,12 @@ class Hub:
         if self.replicas.get(replica.pair) is replica and not replica.live:
             self.start_catch_up(replica)
 
-    async def catch_up_all(self) -> None:
-        """After a (re)connect: Pub/Sub dropped whatever was published meanwhile."""
-        for replica in list(self.replicas.values()):
+    async def catch_up(self, pairs: Collection[str]) -> None:
+        """After a (re)subscribe of ``pairs``: Pub/Sub dropped whatever was published meanwhile."""
+        for pair in pairs:
+            replica = self.replicas.get(pair)
+            if replica is None:
+                continue
             if replica.state is ReplicaState.LIVE:
                 replica.mark_behind()
             self.start_catch_up(replica)

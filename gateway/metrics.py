@@ -188,6 +188,14 @@ class GatewayCollector:
         }  # fmt: skip
         for name, (doc, value) in gauges.items():
             yield GaugeMetricFamily(f"bookcast_gateway_{name}", doc, value=value)
+        nodes = GaugeMetricFamily(
+            "bookcast_gateway_redis_node_up",
+            "1 per Redis node whose subscriber link is up (cluster: per primary)",
+            labels=["node"],
+        )  # fmt: skip
+        for node, state in hub.link.health()["nodes"].items():
+            nodes.add_metric([node], 1 if state["up"] else 0)
+        yield nodes
         for name, (counter, doc) in COUNTERS.items():
             yield CounterMetricFamily(f"bookcast_gateway_{name}_total", doc, value=counters.get(counter, 0))
         errors = CounterMetricFamily(

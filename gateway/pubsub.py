@@ -1,4 +1,10 @@
-"""A lean Redis Pub/Sub subscriber on one asyncio connection.
+"""A lean Redis sharded Pub/Sub subscriber on one asyncio connection (one Redis or cluster node).
+
+md_service publishes with ``SPUBLISH``, so the subscriber sends ``SSUBSCRIBE``: on a single
+server it behaves as plain Pub/Sub; on a Redis Cluster a channel lives on the node that owns
+its slot, and the server itself ends a subscription whose slot moved (a ``sunsubscribe`` it
+pushes unasked), which the caller learns through ``on_dropped``. Channels of one
+``SSUBSCRIBE`` must share a slot, so callers group them (one partition each).
 
 Why not redis-py's PubSub: the gateway needs (1) every message that arrived in one read
 handed over together, so a window's deltas for many pairs can be packed into one frame per
@@ -21,6 +27,8 @@ from gateway.resp import RespError, RespParser, RespProtocolError, Status, encod
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[bytes, bytes], None]  # (channel, data)
+DropHandler = Callable[[bytes], None]  # (channel): the server ended this subscription unasked
+_MESSAGE_KINDS = (b"smessage", b"message")
 
 
 class PubSubClosedError(ConnectionError):
@@ -30,8 +38,9 @@ class PubSubClosedError(ConnectionError):
 class SubscriberProtocol(asyncio.Protocol):
     """Parses replies; hands each ``message`` to ``on_message``; resolves confirmations in order."""
 
-    def __init__(self, on_message: MessageHandler) -> None:
+    def __init__(self, on_message: MessageHandler, on_dropped: DropHandler | None = None) -> None:
         self._on_message = on_message
+        self._on_dropped = on_dropped
         self._parser = RespParser()
         self.transport: asyncio.Transport | None = None
         self.last_rx = time.monotonic()
@@ -60,7 +69,7 @@ class SubscriberProtocol(asyncio.Protocol):
             return
         on_message = self._on_message
         for reply in replies:
-            if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+            if type(reply) is list and len(reply) == 3 and reply[0] in _MESSAGE_KINDS:
                 on_message(reply[1], reply[2])  # type: ignore[arg-type]
             else:
                 self._reply(reply)
@@ -86,6 +95,8 @@ class SubscriberProtocol(asyncio.Protocol):
                 return
         if isinstance(reply, RespError):
             log.warning("redis error on the subscriber connection: %s", reply)
+        elif kind == b"sunsubscribe" and channel is not None and self._on_dropped is not None:
+            self._on_dropped(channel)  # nobody asked: the channel's slot moved to another node
 
     def command(
         self, args: list[str | bytes], expect: list[tuple[bytes, bytes | None]]
@@ -108,7 +119,7 @@ class SubscriberProtocol(asyncio.Protocol):
 
 
 class Subscriber:
-    """One subscriber connection: connect (and AUTH), SUBSCRIBE/UNSUBSCRIBE, PING."""
+    """One subscriber connection: connect (and AUTH), SSUBSCRIBE/SUNSUBSCRIBE, PING."""
 
     def __init__(self, protocol: SubscriberProtocol) -> None:
         self.protocol = protocol
@@ -120,6 +131,7 @@ class Subscriber:
         port: int,
         on_message: MessageHandler,
         *,
+        on_dropped: DropHandler | None = None,
         username: str | None = None,
         password: str | None = None,
         use_ssl: bool = False,
@@ -129,7 +141,7 @@ class Subscriber:
         context = ssl.create_default_context() if use_ssl else None
         async with asyncio.timeout(timeout):
             _transport, protocol = await loop.create_connection(
-                lambda: SubscriberProtocol(on_message), host, port, ssl=context
+                lambda: SubscriberProtocol(on_message, on_dropped), host, port, ssl=context
             )
             sub = cls(protocol)
             if password:
@@ -146,18 +158,20 @@ class Subscriber:
         return self.protocol.closed
 
     async def subscribe(self, channels: list[bytes], timeout: float) -> None:
-        """SUBSCRIBE and wait for every channel's confirmation (so later reads see its messages)."""
+        """SSUBSCRIBE (channels of one slot) and wait for every confirmation, so that later
+        reads see its messages."""
         if not channels:
             return
-        futures = self.protocol.command(["SUBSCRIBE", *channels], [(b"subscribe", c) for c in channels])
+        futures = self.protocol.command(["SSUBSCRIBE", *channels], [(b"ssubscribe", c) for c in channels])
         async with asyncio.timeout(timeout):
             await asyncio.gather(*futures)
 
     def unsubscribe(self, channels: list[bytes]) -> None:
-        """UNSUBSCRIBE without waiting: a late message for a dropped channel is ignored anyway."""
+        """SUNSUBSCRIBE (channels of one slot) without waiting: a late message for a dropped
+        channel is ignored anyway."""
         if channels:
             for fut in self.protocol.command(
-                ["UNSUBSCRIBE", *channels], [(b"unsubscribe", c) for c in channels]
+                ["SUNSUBSCRIBE", *channels], [(b"sunsubscribe", c) for c in channels]
             ):
                 fut.add_done_callback(_consume)
 

@@ -35,6 +35,7 @@ from gateway.metrics import GatewayMetrics, load_metrics_config
 from gateway.pipeline_watch import PipelineWatch
 from gateway.session import ClientSession, GatewayConnection
 from gateway.slow import SlowClients
+from gateway.store_factory import detect_cluster
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ async def run_gateway(
     binance: BinanceConfig | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop``), then shut down gracefully."""
+    cfg = await detect_cluster(cfg)
     hub = Hub(cfg)
     hub.link.bound_reads(cfg.redis_max_connections, cfg.redis_pool_wait_s, cfg.max_history_read)
     watch = PipelineWatch(hub).attach()

@@ -1,7 +1,8 @@
 """Taking a Kafka partition over in Redis: the owner token that fences the previous owner.
 
 When the consumer group assigns a partition, md_service writes a fresh owner token for it
-into ``{prefix}:md:{topic}`` and, in the same atomic step, reads the offset stored with the
+into the partition's hash ``{prefix}:{pN}:md:{topic}`` (one per partition, in the partition's
+hash slot, so the window script can check it) and, in the same atomic step, reads the offset stored with the
 last window written for it and the pairs known to live in it. From then on every window
 write checks the token (:mod:`md_service.window_script`), so an instance that still thinks
 it owns the partition (a zombie after a long pause, or one on the wrong side of a network
@@ -16,8 +17,9 @@ gone: ``takeover`` takes it only if its owner is still the one the candidate saw
 released or silent long enough (:mod:`md_service.takeover`), checked in the same atomic step.
 
 A claim also returns each claimed partition's write counter (``writes:<p>``, incremented by
-every window write) and the id of this Redis dataset (``dataset``, made by the first claim
-ever), which :mod:`md_service.write_marks` compares with what this instance saw last.
+every window write) and the id of the partition's Redis dataset (``dataset``, made by the
+first claim of the partition ever; a cluster shard that lost everything loses it too), which
+:mod:`md_service.write_marks` compares with what this instance saw last.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# KEYS: md hash. ARGV: token, mode, a new dataset id (kept only if the hash has none),
-# dead_after_ms, then per partition: partition, expected owner ("" unless mode is takeover).
+# KEYS: the partition's md hash. ARGV: token, mode, a new dataset id (kept only if the hash has
+# none), dead_after_ms, then per partition (md_service sends one per call: one hash slot):
+# partition, expected owner ("" unless mode is takeover).
 # Modes: "force" (the group assigned it), "if-free" (nobody owns it), "takeover" (the owner is
 # still the expected one and it is released, never beat, or beat dead_after_ms ago or more).
 # A claim stores the token and a first beat (Redis' clock, ms).
@@ -76,7 +79,8 @@ return {claimed, offsets, pairs, dataset, writes, previous}
 """
 
 # The same reading as a claim, without claiming: where a follower starts (offsets, pairs).
-# KEYS: md hash. ARGV: partitions. Returns the claim's reply shape (dataset "", no counters).
+# KEYS: the partition's md hash. ARGV: the partition. Returns the claim's reply shape (dataset "",
+# no counters).
 READ_CLAIM_LUA = """
 local md = KEYS[1]
 local wanted, parts, offsets, pairs, writes, previous = {}, {}, {}, {}, {}, {}
@@ -106,7 +110,7 @@ class Claim:
 
     offsets: dict[int, int | None]
     pairs: dict[str, int]  # pair -> partition, for the claimed partitions
-    dataset: str = ""  # the Redis dataset's id
+    datasets: dict[int, str] = field(default_factory=dict)  # claimed partition -> its dataset's id
     writes: dict[int, int] = field(default_factory=dict)  # claimed partition -> its write counter
     previous: dict[int, str] = field(default_factory=dict)  # claimed partition -> its owner before ("" none)
 
@@ -132,11 +136,25 @@ def claim_args(
 
 
 def parse_claim(reply: Sequence[Any]) -> Claim:
+    """One partition hash's reply (the scripts run once per partition: one hash slot each)."""
     claimed, offsets, pairs_flat, dataset, writes, previous = reply
+    dataset_id = dataset.decode() if isinstance(dataset, bytes) else str(dataset)
     return Claim(
         {int(p): (int(off) if off else None) for p, off in zip(claimed, offsets, strict=True)},
         {pairs_flat[i].decode(): int(pairs_flat[i + 1]) for i in range(0, len(pairs_flat), 2)},
-        dataset.decode() if isinstance(dataset, bytes) else str(dataset),
+        {int(p): dataset_id for p in claimed} if dataset_id else {},
         {int(p): int(n) for p, n in zip(claimed, writes, strict=True)},
         {int(p): owner.decode() for p, owner in zip(claimed, previous, strict=True)},
     )
+
+
+def merge_claims(claims: Sequence[Claim]) -> Claim:
+    """The claim of several partitions from each partition's own."""
+    merged = Claim({}, {})
+    for c in claims:
+        merged.offsets.update(c.offsets)
+        merged.pairs.update(c.pairs)
+        merged.datasets.update(c.datasets)
+        merged.writes.update(c.writes)
+        merged.previous.update(c.previous)
+    return merged

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = MdMetrics()
     store = MeteredRedisStore(  # a RedisStore that times each window it writes
-        metrics.latency, cfg.redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history,
-        cfg.redis_timeout_ms / 1000,
+        metrics.latency, cfg.redis_url, RedisLayout(cfg.redis_prefix, cfg.topic_partitions), cfg.topic,
+        cfg.history, cfg.redis_timeout_ms / 1000, cfg.redis_cluster,
     )  # fmt: skip
     dead_letters = (
         DeadLetters(cfg.kafka_bootstrap, cfg.dead_letter_topic, cfg.instance)
@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         dead_letters=dead_letters,
     )
     metrics.bind(service).serve(metrics_cfg)
-    status = StatusPublisher(service, metrics.latency, cfg.redis_url, cfg.redis_prefix, status_cfg).start()
+    status = StatusPublisher(
+        service, metrics.latency, cfg.redis_url, cfg.redis_prefix, status_cfg, cfg.redis_cluster
+    ).start()
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     log.info(

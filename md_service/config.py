@@ -8,7 +8,16 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mdcore.settings import SettingError, check_range, env_float, env_int, env_str
+from mdcore.partitioning import DEFAULT_PARTITIONS
+from mdcore.settings import (
+    SettingError,
+    check_range,
+    cluster_seeds,
+    cluster_url,
+    env_float,
+    env_int,
+    env_str,
+)
 
 # An exchange loses a few messages, not a million: a jump beyond this is a garbled xseq,
 # which applied would make every later genuine event look old (docs/md_service.md).
@@ -20,6 +29,7 @@ _NO_SERVERS = " (`bookcast up` starts embedded servers and sets it for you)"
 class MdConfig:
     kafka_bootstrap: str
     redis_url: str
+    redis_cluster: tuple[str, ...] = ()  # seed nodes host:port of a Redis Cluster (REDIS_CLUSTER)
     topic: str = "bookcast.deltas"
     group_id: str = "bookcast-md"
     window_ms: int = 100
@@ -41,6 +51,7 @@ class MdConfig:
     state_dir: str = ""  # where write marks live (md_service.write_marks); "" = none kept
     standby: bool = False  # follow partitions warm and take them over when their writer is gone
     partitions: tuple[int, ...] = ()  # a standby's partitions; () = every partition of the topic
+    topic_partitions: int = DEFAULT_PARTITIONS  # the topic's partition count (BOOKCAST_PARTITIONS)
     heartbeat_ms: int = 100  # a writer's heartbeat in Redis, per partition it writes
     takeover_ms: int = 500  # a follower takes a partition over whose writer has not beaten this long
     adopt_ms: int = 1_500  # a group member reads and writes such a partition cold (0: never)
@@ -106,7 +117,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     except SettingError as exc:
         raise SettingError(f"{exc}{_NO_SERVERS}") from None
     try:
-        redis_url = args.redis_url or env_str(env, "REDIS_URL")
+        redis_url = args.redis_url or env_str(env, "REDIS_URL", cluster_url(env))
     except SettingError as exc:
         raise SettingError(f"{exc}{_NO_SERVERS}") from None
     window_ms = env_int(env, "BOOKCAST_WINDOW_MS", 100, 50, 100)
@@ -142,6 +153,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
     return MdConfig(
         kafka_bootstrap=kafka,
         redis_url=redis_url,
+        redis_cluster=cluster_seeds(env),
         topic=args.topic or env_str(env, "BOOKCAST_TOPIC", "bookcast.deltas"),
         group_id=args.group or env_str(env, "BOOKCAST_MD_GROUP", "bookcast-md"),
         window_ms=window_ms,
@@ -163,6 +175,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -
         state_dir=state_dir(env),
         standby=bool(args.standby) or role == "standby",
         partitions=parse_partitions("BOOKCAST_MD_PARTITIONS", env.get("BOOKCAST_MD_PARTITIONS", "")),
+        topic_partitions=env_int(env, "BOOKCAST_PARTITIONS", DEFAULT_PARTITIONS, 1, 10_000),
         heartbeat_ms=heartbeat_ms,
         takeover_ms=takeover_ms,
         adopt_ms=adopt_ms,

@@ -35,6 +35,7 @@ class MdCounters:
         "kafka_errors",
         "level_changes",
         "pairs_refused",
+        "partition_writes_failed",
         "partitions_claimed",
         "partitions_lost",
         "partitions_released",
@@ -81,6 +82,7 @@ class MdCounters:
         self.replays = 0  # partitions re-read from their start to rebuild a book
         self.writes_lost = 0  # claims that found Redis behind the writes it had confirmed (write marks)
         self.redis_errors = 0
+        self.partition_writes_failed = 0  # partition windows not written: their cluster node was down
         self.kafka_errors = 0
         self.publish_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)
         self.build_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)  # the close alone, before Redis

@@ -66,6 +66,7 @@ class Intake:
         clock_ns: Callable[[], int] = time.time_ns,
         max_xseq_jump: int = MAX_XSEQ_JUMP,
         throttle: LogThrottle | None = None,
+        home_of: Callable[[str], int] | None = None,
     ) -> None:
         self.ownership = ownership
         self.counters = counters
@@ -75,6 +76,7 @@ class Intake:
         self.clock_ns = clock_ns
         self.max_xseq_jump = max_xseq_jump
         self.throttle = throttle or LogThrottle(log)
+        self.home_of = home_of  # pair -> its partition (mdcore.partitioning); None: Redis' word only
         self.last_kafka_error: str | None = None
 
     def handle_batch(self, messages: list[Message], skipping: set[int] | None = None) -> None:
@@ -170,6 +172,9 @@ class Intake:
         """
         if msg.key() != pair.encode():
             self._invalid(msg, self._misplaced(msg, pair, None))
+            return None
+        if self.home_of is not None and self.home_of(pair) != part.number:
+            self._invalid(msg, self._misplaced(msg, pair, self.home_of(pair)))
             return None
         loaded = self.load(pair)
         if loaded is None:  # stopping

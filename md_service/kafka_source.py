@@ -155,6 +155,13 @@ class KafkaSource:
                 topic = admin.list_topics(self.cfg.topic, timeout=METADATA_RETRY_S).topics.get(self.cfg.topic)
                 if topic is not None and topic.error is None and topic.partitions:
                     self._partitions = sorted(topic.partitions)
+                    if len(self._partitions) != self.cfg.topic_partitions:
+                        log.error(
+                            "topic %s has %d partitions but BOOKCAST_PARTITIONS is %d: every tier computes "
+                            "a pair's partition from it, so events found elsewhere are refused as "
+                            "wrong_partition; set BOOKCAST_PARTITIONS to the topic's count everywhere",
+                            self.cfg.topic, len(self._partitions), self.cfg.topic_partitions,
+                        )  # fmt: skip
                     return
             except KafkaException:
                 pass

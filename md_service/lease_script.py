@@ -28,7 +28,8 @@ _NOW_MS = """local t = redis.call('TIME')
 local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
 """  # Redis' clock in ms, as a string of digits
 
-# KEYS: md hash. ARGV: per partition: partition, token. Returns flat {lost partition, its owner or ""}.
+# KEYS: the partition's md hash (one call per partition). ARGV: per partition: partition, token.
+# Returns flat {lost partition, its owner or ""}.
 BEAT_LUA = (
     "local md = KEYS[1]\n"
     + _NOW_MS
@@ -46,7 +47,8 @@ return lost
 """
 )
 
-# KEYS: md hash. ARGV: per partition: partition, token. Returns the partitions released.
+# KEYS: the partition's md hash (one call per partition). ARGV: per partition: partition, token.
+# Returns the partitions released.
 RELEASE_LUA = """
 local md = KEYS[1]
 local released = {}
@@ -59,7 +61,8 @@ end
 return released
 """
 
-# KEYS: md hash. ARGV: partitions. Returns {now (ms), flat {owner or "", beat or ""} per partition}.
+# KEYS: the partition's md hash (one call per partition). ARGV: partitions.
+# Returns {now (ms), flat {owner or "", beat or ""} per partition}.
 WATCH_LUA = (
     "local md = KEYS[1]\n"
     + _NOW_MS
@@ -73,7 +76,8 @@ return {now, seen}
 )
 
 
-# KEYS: md hash. Returns every partition that has (or had) an owner: those a writer may be gone from.
+# KEYS: the partition's md hash (one call per partition). Returns the partition if it has (or
+# had) an owner: those are the only ones a writer may be gone from.
 CLAIMED_LUA = """
 local found = {}
 for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do

@@ -129,13 +129,17 @@ class Leases:
         own = s.ownership.partitions
         kind = "s" if s.cfg.standby else ""
         for p in followed:
-            view = views[p]
+            view = views.get(p)
+            if view is None:  # its cluster node is down now: judged again at the next beat
+                continue
             if own[p].assigned and token_kind(view.owner) == ADOPTED:
                 due.setdefault((kind, 0), {})[p] = view.owner  # ours by the group: take it back now
             elif self.warm.due(p, view):
                 due.setdefault((kind, s.cfg.takeover_ms), {})[p] = view.owner
         for p in adoptable:
-            view = views[p]
+            view = views.get(p)
+            if view is None:
+                continue
             if is_released(view.owner) and view.owner[len(RELEASED) :] in self.released:
                 continue
             if self.cold.due(p, view):
@@ -212,8 +216,7 @@ class Leases:
         (re)starts for the cold ones; they are fetched from there."""
         s = self.service
         own = s.ownership.partitions
-        if claim.dataset:
-            s.dataset = claim.dataset
+        s.datasets.update(claim.datasets)
         kept, rest = [], []
         for p in claim.offsets:
             part = own.get(p)

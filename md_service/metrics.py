@@ -61,6 +61,10 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "takeovers_cold": ("takeovers_cold", "takeovers restored from Redis, not continued from warm books"),
     "releases": ("releases", "partitions given away by a clean stop"),
     "redis_errors": ("redis_errors", "failed Redis calls (retried)"),
+    "partition_writes_failed": (
+        "partition_writes_failed",
+        "partition windows not written because their Redis Cluster node was down (the next window retries)",
+    ),
     "kafka_errors": ("kafka_errors", "Kafka errors seen by the consumer"),
     "dead_lettered": ("dead_lettered", "malformed messages sent to the dead-letter topic"),
 }

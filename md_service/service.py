@@ -29,6 +29,7 @@ older seqs than clients may hold, continue in new epochs instead of republishing
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -50,8 +51,10 @@ from md_service.leases import Leases
 from md_service.ownership import Ownership, new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.redis_store import RedisStore
+from md_service.status_mailbox import StatusMailbox
 from md_service.window_script import PartitionWrite, SnapshotWrite, WindowResult
 from md_service.write_marks import open_marks
+from mdcore.partitioning import partition_of
 
 log = logging.getLogger("md_service")
 
@@ -83,12 +86,14 @@ class MdService:
         self.redis_down_since: float | None = None
         self._next_outage_log = 0.0
         self.marks = open_marks(cfg.state_dir, cfg.redis_prefix, cfg.topic)
-        self.dataset = ""  # the id of the Redis dataset, as the last claim said
+        self._status_mailbox: StatusMailbox | None = None  # while running (md_service.status_mailbox)
+        self.datasets: dict[int, str] = {}  # partition -> the id of its Redis dataset, per the last claim
         self.leases = Leases(self)
         self.source = source_factory(self._on_assign, self._on_revoke)
         self.intake = Intake(
-            self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump
-        )
+            self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump,
+            home_of=lambda pair: partition_of(pair, cfg.topic_partitions),
+        )  # fmt: skip
         # None for a source without one (the tests' scripted source): reported as unknown
         self.kafka_link: KafkaLink | None = getattr(self.source, "link", None)
         if self.kafka_link is not None:
@@ -151,7 +156,7 @@ class MdService:
         for p, count in claim.writes.items():
             if p not in partitions:
                 continue
-            seen = marks.read(p, claim.dataset)
+            seen = marks.read(p, claim.datasets.get(p, ""))
             if seen is not None and seen > count:
                 behind.add(p)
                 log.error("partition %d: Redis holds %d window writes but confirmed %d to this instance: it "
@@ -206,9 +211,29 @@ class MdService:
         if result is None:
             self._abort(outputs, maybe_landed=True)
             return False
+        if result.failed:  # a cluster node down: its partitions wait, those on healthy nodes went on
+            outputs, writes = self._hold_failed(result.failed, outputs, writes)
         self.counters.record_publish((built - started) // 1000, (time.perf_counter_ns() - started) // 1000)
         self._write_snapshots(self._apply_result(writes, outputs, result))
         return True
+
+    def _hold_failed(
+        self, failed: set[int], outputs: list[WindowOutput], writes: list[PartitionWrite]
+    ) -> tuple[list[WindowOutput], list[PartitionWrite]]:
+        """Take back the outputs of partitions whose node could not be reached (their changes
+        rejoin the open windows and go with the next one); the rest were written."""
+        self._abort([o for o in outputs if o.partition in failed], maybe_landed=True)
+        self.counters.partition_writes_failed += len(failed)
+        self.counters.redis_errors += 1
+        now = time.monotonic()
+        if now >= self._next_outage_log:
+            self._next_outage_log = now + OUTAGE_LOG_EVERY_S
+            log.warning("partitions %s not written: their Redis node is unreachable; retried every window, "
+                        "the other partitions go on", sorted(failed))  # fmt: skip
+        return (
+            [o for o in outputs if o.partition not in failed],
+            [w for w in writes if w.partition not in failed],
+        )
 
     def _abort(self, outputs: list[WindowOutput], maybe_landed: bool) -> None:
         """Give up on a window write: its seqs are free again (a seq is used only once written)."""
@@ -301,7 +326,7 @@ class MdService:
         counters.windows += 1
         if self.marks is not None:
             for p, count in result.writes.items():
-                self.marks.record(p, self.dataset, count)
+                self.marks.record(p, self.datasets.get(p, ""), count)
         stored = self.ownership.accepted(writes, refused_partitions)
         own = self.ownership.partitions
         self.source.commit({p: off for p, off in stored.items() if own[p].assigned})
@@ -317,7 +342,7 @@ class MdService:
             token = part.token if part is not None else new_token(self.cfg.instance)
             claim = self._retry("re-claiming a partition", lambda: self.store.claim(token, [p], force=False))
             if claim is not None and p in claim.offsets:
-                self.dataset = claim.dataset  # a new one if Redis lost everything
+                self.datasets.update(claim.datasets)  # a new one if Redis lost everything
                 log.error("partition %d: Redis lost its owner (and likely every stream): re-claimed it; "
                           "its pairs continue in new epochs", p)  # fmt: skip
                 if part is not None:
@@ -375,6 +400,9 @@ class MdService:
         next_status = time.monotonic() + cfg.status_interval_s
         handle = self.intake.handle_batch
         leases = self.leases
+        self._status_mailbox = StatusMailbox(
+            lambda payload, ttl: self.store.put_status(cfg.instance, payload, ttl)
+        )
         try:
             if cfg.standby and not self._start_following():
                 return
@@ -398,6 +426,8 @@ class MdService:
                 leases.release_all()  # ... then give the partitions away: the next writer need not wait
             self.report_status()
         finally:
+            self._status_mailbox.close()
+            self._status_mailbox = None
             self.source.close()
             if self.dead_letters is not None:
                 self.dead_letters.close()
@@ -461,11 +491,13 @@ class MdService:
         self.log_status()
         if self.redis_down_since is not None:
             return  # a write would wait for a timeout; the outage is logged already
-        try:
-            ttl = max(3 * self.cfg.status_interval_s, 5.0)
-            self.store.put_status(self.cfg.instance, orjson.dumps(self.status()), ttl)
-        except redis.RedisError:
-            pass  # Redis being down is already reported by the window writes
+        ttl = max(3 * self.cfg.status_interval_s, 5.0)
+        payload = orjson.dumps(self.status())
+        if self._status_mailbox is not None:  # running: written off the window loop
+            self._status_mailbox.post(payload, ttl)
+            return
+        with contextlib.suppress(redis.RedisError):  # Redis down: the window writes report it
+            self.store.put_status(self.cfg.instance, payload, ttl)
 
     def log_status(self) -> None:
         c = self.counters

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from mdcore.status_bus import (
     status_key,
     ttl_ms,
 )
+from mdruntime.redis_connect import redis_client
 
 if TYPE_CHECKING:
     from md_service.service import MdService
@@ -108,12 +109,18 @@ class StatusPublisher:
     """The thread that writes this instance's status every ``interval_s`` (see the module docstring)."""
 
     def __init__(
-        self, service: MdService, latency: WindowLatency, redis_url: str, prefix: str, cfg: StatusConfig
+        self,
+        service: MdService,
+        latency: WindowLatency,
+        redis_url: str,
+        prefix: str,
+        cfg: StatusConfig,
+        cluster: Sequence[str] = (),
     ) -> None:
         self.service = service
         self.cfg = cfg
         self.prefix = prefix
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.client = redis_client(redis_url, cluster, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._readers = {stage: IntervalReader(h) for stage, h in latency.histograms.items()}
         self._before = _counter_values(service)
         self._before_at = time.monotonic()

@@ -1,19 +1,25 @@
 """Where md_service keeps each pair's stream in Redis, and how a reader gets a consistent book.
 
-Per pair ``P`` (prefix ``bookcast`` by default):
+Every key and channel of one Kafka partition ``N`` (:func:`mdcore.partitioning.partition_of`)
+shares the hash tag ``{pN}``, so on a Redis Cluster they live in one slot and one script still
+writes a whole partition's window atomically. Per pair ``P`` of partition ``N`` (prefix
+``bookcast`` by default; ``T`` below is ``bookcast:{pN}``):
 
-- ``{prefix}:delta:P`` (Pub/Sub channel): each delta's client-facing bytes, once per window.
-- ``{prefix}:hist:P`` (Stream): the last deltas, entry ID ``<seq>-0``, field ``d`` = the same
-  bytes. The stream refuses an ID that is not above the last one, so a seq is never stored twice.
-- ``{prefix}:snap:P`` (String): a full snapshot message at some seq ``S0``, rewritten every few
+- ``T:delta:P`` (sharded Pub/Sub channel, ``SPUBLISH``): each delta's client-facing bytes, once
+  per window.
+- ``T:hist:P`` (Stream): the last deltas, entry ID ``<seq>-0``, field ``d`` = the same bytes.
+  The stream refuses an ID that is not above the last one, so a seq is never stored twice.
+- ``T:snap:P`` (String): a full snapshot message at some seq ``S0``, rewritten every few
   windows; the history always reaches back past it.
-- ``{prefix}:state:P`` (Hash): ``epoch``, ``seq`` (last published), ``xseq`` (last exchange event
+- ``T:state:P`` (Hash): ``epoch``, ``seq`` (last published), ``xseq`` (last exchange event
   applied), ``snap_seq`` (the seq of ``snap``).
-- ``{prefix}:pairs`` (Set): every pair that has a stream.
+- ``T:pairs`` (Set): every pair of the partition that has a stream.
+- ``T:md:<topic>`` (Hash): md_service's owner token, heartbeat, stored offset and write counter
+  of the partition, and ``pair:P`` for its pairs (:mod:`md_service.claim_script`).
 
-md_service writes all of a window's keys in one MULTI/EXEC, so they always describe exactly
-"after window S". A reader runs :data:`READ_BOOK_LUA` (atomic) and rebuilds the book at ``S``
-from the snapshot plus the deltas after it (:func:`rebuild_book`).
+md_service writes all of a partition's window in one Lua script, so the keys always describe
+exactly "after window S". A reader runs :data:`READ_BOOK_LUA` (atomic) and rebuilds the book at
+``S`` from the snapshot plus the deltas after it (:func:`rebuild_book`).
 """
 
 from __future__ import annotations
@@ -24,34 +30,50 @@ from dataclasses import dataclass
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
+from mdcore.partitioning import DEFAULT_PARTITIONS, partition_of
 
 DELTA_FIELD = b"d"
 
 
 @dataclass(frozen=True, slots=True)
 class RedisLayout:
-    """Key and channel names under one prefix (``BOOKCAST_REDIS_PREFIX``)."""
+    """Key and channel names under one prefix (``BOOKCAST_REDIS_PREFIX``) for a topic of
+    ``partitions`` partitions (``BOOKCAST_PARTITIONS``)."""
 
     prefix: str = "bookcast"
+    partitions: int = DEFAULT_PARTITIONS
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"Redis prefix {self.prefix!r}: no braces (they pick the hash slot)")
+        if self.partitions < 1:
+            raise ValueError(f"a topic has at least one partition, not {self.partitions}")
+
+    def partition(self, pair: str) -> int:
+        return partition_of(pair, self.partitions)
+
+    def tag(self, partition: int) -> str:
+        """The prefix every key of ``partition`` starts with: one hash slot per partition."""
+        return f"{self.prefix}:{{p{partition}}}"
 
     def delta_channel(self, pair: str) -> str:
-        return f"{self.prefix}:delta:{pair}"
+        return f"{self.tag(self.partition(pair))}:delta:{pair}"
 
     def history_key(self, pair: str) -> str:
-        return f"{self.prefix}:hist:{pair}"
+        return f"{self.tag(self.partition(pair))}:hist:{pair}"
 
     def snapshot_key(self, pair: str) -> str:
-        return f"{self.prefix}:snap:{pair}"
+        return f"{self.tag(self.partition(pair))}:snap:{pair}"
 
     def state_key(self, pair: str) -> str:
-        return f"{self.prefix}:state:{pair}"
+        return f"{self.tag(self.partition(pair))}:state:{pair}"
 
-    @property
-    def pairs_key(self) -> str:
-        return f"{self.prefix}:pairs"
+    def pairs_key(self, partition: int) -> str:
+        return f"{self.tag(partition)}:pairs"
 
-    def channel_prefix(self) -> str:
-        return f"{self.prefix}:delta:"
+    def md_key(self, partition: int, topic: str) -> str:
+        """md_service's hash of one partition: owner, heartbeat, offset, write counter, its pairs."""
+        return f"{self.tag(partition)}:md:{topic}"
 
     def book_keys(self, pair: str) -> list[str]:
         """KEYS argument of :data:`READ_BOOK_LUA`."""

@@ -78,3 +78,23 @@ def parse_pairs(key: str, raw: str | None) -> tuple[str, ...]:
     if not pairs:
         raise SettingError(f"{key} names no pair")
     return pairs
+
+
+def cluster_seeds(env: Mapping[str, str], key: str = "REDIS_CLUSTER") -> tuple[str, ...]:
+    """Seed nodes of a Redis Cluster, ``host:port,host:port``; () when the setting is empty."""
+    seeds = []
+    for raw in env.get(key, "").split(","):
+        node = raw.strip()
+        if not node:
+            continue
+        host, sep, port = node.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingError(f"{key}: {node!r} is not host:port")
+        seeds.append(node)
+    return tuple(seeds)
+
+
+def cluster_url(env: Mapping[str, str], key: str = "REDIS_CLUSTER") -> str | None:
+    """``redis://`` URL of the first seed node (the default REDIS_URL when only seeds are given)."""
+    seeds = cluster_seeds(env, key)
+    return f"redis://{seeds[0]}" if seeds else None

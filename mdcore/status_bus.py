@@ -1,11 +1,12 @@
 """The status bus: where each running tier leaves a small JSON status for the dashboard.
 
 Every md_service instance, gateway process and load generator writes its status about once
-a second to ``{prefix}:status:<kind>:<id>`` with a short TTL, and registers the key in the
-sorted set ``{prefix}:status:index`` scored by its expiry (ms since the epoch). A reader
+a second to ``{prefix}:{status}:<kind>:<id>`` with a short TTL, and registers the key in the
+sorted set ``{prefix}:{status}:index`` scored by its expiry (ms since the epoch). A reader
 (the gateway's ``/dashboard``) asks the index for the keys not yet expired and reads them in
 one round trip: no ``SCAN`` over a keyspace holding every pair's streams. A tier that dies
-disappears within the TTL.
+disappears within the TTL. Every key of the bus shares the hash tag ``{status}``, so on a
+Redis Cluster they live in one slot and the reader's ``MGET`` stays one command.
 
 A status is a JSON object (``version`` :data:`STATUS_VERSION`)::
 
@@ -36,11 +37,11 @@ DEFAULT_INTERVAL_S = 1.0
 def status_key(prefix: str, kind: str, instance: str) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown status kind {kind!r}")
-    return f"{prefix}:status:{kind}:{instance}"
+    return f"{prefix}:{{status}}:{kind}:{instance}"
 
 
 def index_key(prefix: str) -> str:
-    return f"{prefix}:status:index"
+    return f"{prefix}:{{status}}:index"
 
 
 def ttl_ms(interval_s: float) -> int:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded Kafka + Redis for the whole test session."""
+"""Shared fixtures: one embedded Kafka + Redis (and one Redis Cluster) for the whole test session."""
 
 import os
 from collections.abc import Iterator
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from bookcast.embedded import EmbeddedInfra
+from bookcast.embedded_cluster import EmbeddedRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,17 @@ def infra() -> Iterator[EmbeddedInfra]:
     because the servers are shared.
     """
     with EmbeddedInfra() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedRedisCluster]:
+    """A real 3-primary Valkey cluster (no replicas: nothing here fails over) on loopback.
+
+    Shared like ``infra``: tests isolate themselves by key prefix and must not kill nodes
+    (failover tests start a cluster of their own).
+    """
+    with EmbeddedRedisCluster(primaries=3, replicas=0) as started:
         yield started
 
 

@@ -16,24 +16,25 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 
-import redis
-
 from mdcore.book import ASK, BID, OrderBook
 from mdcore.coalesce import WindowChanges
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.instruments import instrument
 from mdcore.messages import Delta, Snapshot
+from mdcore.partitioning import DEFAULT_PARTITIONS
 from mdcore.redis_layout import RedisLayout
 from mdcore.wire_format import book_checksum
+from mdruntime.redis_connect import redis_client, run_scripts
 
-# KEYS per pair: state, hist, snap. ARGV: maxlen, pairs key, then per pair:
-# pair, channel, epoch, seq, xseq, delta, snapshot ("" = none), publish ("1"/"0").
+# One call per partition (its keys share a hash slot). KEYS: the partition's pairs set, then per
+# pair: state, hist, snap. ARGV: maxlen, then per pair: pair, channel, epoch, seq, xseq, delta,
+# snapshot ("" = none), publish ("1"/"0").
 PUBLISH_LUA = """
-local maxlen, pairs_key = ARGV[1], ARGV[2]
-local n = (#ARGV - 2) / 8
+local maxlen, pairs_key = ARGV[1], KEYS[1]
+local n = (#ARGV - 1) / 8
 for i = 0, n - 1 do
-  local a = 3 + i * 8
-  local state, hist, snapkey = KEYS[1 + i * 3], KEYS[2 + i * 3], KEYS[3 + i * 3]
+  local a = 2 + i * 8
+  local state, hist, snapkey = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
   local pair, channel, epoch, seq = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   if tonumber(seq) == 1 then redis.call('DEL', hist) end
   redis.call('XADD', hist, 'MAXLEN', '~', maxlen, seq .. '-0', 'd', ARGV[a + 5])
@@ -44,7 +45,7 @@ for i = 0, n - 1 do
     redis.call('HSET', state, 'epoch', epoch, 'seq', seq, 'xseq', ARGV[a + 4])
   end
   redis.call('SADD', pairs_key, pair)
-  if ARGV[a + 7] == '1' then redis.call('PUBLISH', channel, ARGV[a + 5]) end
+  if ARGV[a + 7] == '1' then redis.call('SPUBLISH', channel, ARGV[a + 5]) end
 end
 return n
 """
@@ -130,9 +131,11 @@ class SyntheticPublisher:
         seed: int = 1,
         history: int = 600,
         snapshot_every: int = 10,
+        partitions: int = DEFAULT_PARTITIONS,
+        cluster: Sequence[str] = (),
     ) -> None:
-        self.layout = RedisLayout(prefix)
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        self.layout = RedisLayout(prefix, partitions)
+        self.client = redis_client(redis_url, cluster, socket_timeout=5.0, socket_connect_timeout=5.0)
         self._script = self.client.register_script(PUBLISH_LUA)
         self.history = history
         self.snapshot_every = snapshot_every
@@ -171,8 +174,8 @@ class SyntheticPublisher:
             for _ in range(events_per_pair):  # events happened at any time during the window
                 stream.event(start - int(rng.random() * spread_ns))
         now = now_ns if now_ns is not None else time.time_ns()
-        keys: list[str] = []
-        argv: list[str | bytes | int] = [self.history, self.layout.pairs_key]
+        layout = self.layout
+        calls: dict[int, tuple[list[str], list[str | bytes | int]]] = {}
         written: dict[str, int] = {}
         quiet = set(silent)
         for pair in names:
@@ -181,15 +184,16 @@ class SyntheticPublisher:
             if closed is None:
                 continue
             delta, snapshot = closed
-            layout = self.layout
+            p = layout.partition(pair)
+            keys, argv = calls.setdefault(p, ([layout.pairs_key(p)], [self.history]))
             keys += [layout.state_key(pair), layout.history_key(pair), layout.snapshot_key(pair)]
             argv += [
-                pair, self.layout.delta_channel(pair), stream.epoch, stream.seq, stream.xseq,
+                pair, layout.delta_channel(pair), stream.epoch, stream.seq, stream.xseq,
                 delta, snapshot or b"", "0" if pair in quiet else "1",
             ]  # fmt: skip
             written[pair] = stream.seq
         if written:
-            self._script(keys=keys, args=argv)
+            run_scripts(self.client, [(self._script, keys, argv) for keys, argv in calls.values()])
             self.windows += 1
             self.deltas += len(written)
         return written

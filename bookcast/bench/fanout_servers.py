@@ -136,12 +136,12 @@ async def run_naive(port: int, pairs: list[str], redis_url: str, prefix: str) ->
     async def relay(go: asyncio.Event) -> None:
         client = aioredis.Redis.from_url(redis_url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(*(layout.delta_channel(p) for p in pairs))
-        cut = len(layout.channel_prefix())
+        pair_of = {layout.delta_channel(p).encode(): p for p in pairs}
+        await pubsub.ssubscribe(*pair_of)
         async for message in pubsub.listen():
-            if message["type"] != "message":
+            if message["type"] != "smessage":
                 continue
-            pair = message["channel"][cut:].decode()
+            pair = pair_of[message["channel"]]
             for ws in list(by_pair.get(pair, ())):
                 with contextlib.suppress(ConnectionClosed):
                     await ws.send(message["data"], text=True)

@@ -174,8 +174,9 @@ def run_md(
         session_timeout_ms=session_timeout_ms,  # short: Tansu's group join takes about half of it
         status_interval_s=3600.0,
         instance="bench",
+        topic_partitions=produced.partitions,
     )
-    store = RedisStore(redis_url, RedisLayout(cfg.redis_prefix), cfg.topic, cfg.history)
+    store = RedisStore(redis_url, RedisLayout(cfg.redis_prefix, cfg.topic_partitions), cfg.topic, cfg.history)
     service = MdService(cfg, store, lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke))
     counters = service.counters
     marks: dict[str, float] = {}

@@ -1,6 +1,7 @@
 """A thread on Redis Pub/Sub that records every delta md_service publishes, with its arrival time.
 
-Pattern-subscribed to every delta channel of the prefix, it sees exactly what gateways see.
+Subscribed (sharded, ``SSUBSCRIBE``) to every pair's delta channel, it sees exactly what
+gateways see.
 When Redis is killed it keeps trying; redis-py reconnects and subscribes again once Redis
 is back (a restarted Redis holds nothing, so nothing published meanwhile is missed:
 nothing could be published).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import redis
 
@@ -21,7 +23,9 @@ from mdcore.redis_layout import RedisLayout
 class PubSubRecorder(threading.Thread):
     """Feeds a :class:`PublicationLog` (guard reads with :attr:`lock`)."""
 
-    def __init__(self, redis_url: str, prefix: str, log: PublicationLog | None = None) -> None:
+    def __init__(
+        self, redis_url: str, layout: RedisLayout, pairs: Sequence[str], log: PublicationLog | None = None
+    ) -> None:
         super().__init__(name="chaos-recorder", daemon=True)
         self.log = log or PublicationLog()
         self.lock = threading.Lock()
@@ -29,7 +33,7 @@ class PubSubRecorder(threading.Thread):
         self.reconnects = 0
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.psubscribe(f"{RedisLayout(prefix).channel_prefix()}*")
+        self._pubsub.ssubscribe(*(layout.delta_channel(pair) for pair in pairs))
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -40,7 +44,7 @@ class PubSubRecorder(threading.Thread):
                 self.reconnects += 1
                 self._halt.wait(0.1)  # Redis is down; get_message reconnects and resubscribes
                 continue
-            if msg is None or msg["type"] != "pmessage":
+            if msg is None or msg["type"] != "smessage":
                 continue
             now = time.monotonic()
             raw = msg["data"]

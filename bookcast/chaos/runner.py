@@ -84,7 +84,7 @@ class Run:
             f"kafka {stack.kafka.bootstrap}, redis {stack.redis.url}, topic {stack.topic}, "
             f"logs {self.log_dir}"
         )
-        self.recorder = PubSubRecorder(stack.redis.url, stack.prefix)
+        self.recorder = PubSubRecorder(stack.redis.url, stack.layout, s.pairs)
         self.recorder.start()
         await asyncio.to_thread(stack.start_tiers)
         self.say(

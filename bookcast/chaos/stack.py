@@ -13,7 +13,6 @@ import http.client
 import os
 import signal
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ class ChaosStack:
         self.log_dir = log_dir
         run = uuid.uuid4().hex[:8]
         self.topic, self.prefix, self.group = f"chaos-{run}", f"chaos{run}", f"chaos-md-{run}"
-        self.layout = RedisLayout(self.prefix)
+        self.layout = RedisLayout(self.prefix, settings.partitions)
         self.kafka = EmbeddedKafka()
         self.redis = EmbeddedRedis(port=free_port())
         self.feed: Tier | None = None
@@ -61,7 +60,7 @@ class ChaosStack:
         return tier_env(
             self.kafka.bootstrap, self.redis.url,
             topic=self.topic, redis_prefix=self.prefix, md_group=self.group, pairs=",".join(s.pairs),
-            md_state_dir=str(state_dir), **s.tier_settings,
+            md_state_dir=str(state_dir), partitions=str(s.partitions), **s.tier_settings,
         )  # fmt: skip
 
     def start_tiers(self) -> None:
@@ -190,15 +189,14 @@ class ChaosStack:
         """The Kafka offset md_service resumes each partition at, as stored with its windows."""
         client = self.redis_client()
         try:
-            fields: Mapping[bytes, bytes] = client.hgetall(f"{self.prefix}:md:{self.topic}")
+            out = {}
+            for p in range(self.settings.partitions):
+                value = client.hget(self.layout.md_key(p, self.topic), f"offset:{p}")
+                if value is not None:
+                    out[p] = int(value)
+            return out
         finally:
             client.close()
-        out = {}
-        for key, value in fields.items():
-            name = key.decode()
-            if name.startswith("offset:"):
-                out[int(name.split(":", 1)[1])] = int(value)
-        return out
 
     def watermarks(self) -> dict[int, int]:
         consumer = Consumer(

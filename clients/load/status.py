@@ -30,6 +30,7 @@ from mdcore.status_bus import (
     status_key,
     ttl_ms,
 )
+from mdruntime.redis_connect import redis_client
 
 log = logging.getLogger("clients.load")
 
@@ -94,7 +95,8 @@ class StatusPublisher:
         self.prefix = prefix
         self.instance = instance
         self.interval_s = interval_s
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        # a cluster node's URL gets a cluster client (the bus's keys share one slot)
+        self.client = redis_client(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.errors = 0
         self.published = 0
         self._retry_at = 0.0  # after a failure, skip statuses until then: a dead Redis must not slow rounds

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import redis
 from confluent_kafka import KafkaError, Message, Producer
@@ -27,6 +27,7 @@ from mdcore.events import encode_event
 from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
+from mdcore.partitioning import DEFAULT_PARTITIONS
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
 
 TIMEOUT = 60.0  # one bound for every wait on a real condition in these tests
@@ -71,7 +72,8 @@ def isolated_stack(
     topic, prefix = unique(f"{name}-deltas"), unique(name)
     env = tier_env(
         infra.kafka_bootstrap, infra.redis_url,  # type: ignore[attr-defined]
-        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(pairs), **settings,
+        topic=topic, redis_prefix=prefix, md_group=unique("md"), pairs=",".join(pairs),
+        partitions=str(partitions), **settings,
     )  # fmt: skip
     ensure_topic(infra.kafka_bootstrap, topic, partitions)  # type: ignore[attr-defined]
     return env, topic, prefix
@@ -82,20 +84,24 @@ def source_books(bootstrap: str, topic: str, partitions: int, expected_events: i
     return read_source(bootstrap, topic, partitions, expected_events=expected_events, timeout=TIMEOUT).books
 
 
-def stored_book(redis_url: str, prefix: str, pair: str) -> tuple[StoredState, LocalBook] | None:
+def stored_book(
+    redis_url: str, prefix: str, pair: str, partitions: int = DEFAULT_PARTITIONS
+) -> tuple[StoredState, LocalBook] | None:
     client = redis.Redis.from_url(redis_url)
     try:
-        layout = RedisLayout(prefix)
+        layout = RedisLayout(prefix, partitions)
         reply = client.eval(READ_BOOK_LUA, 3, *layout.book_keys(pair))
         return rebuild_book(pair, reply)
     finally:
         client.close()
 
 
-def stored_state(redis_url: str, prefix: str, pair: str) -> dict[str, str]:
+def stored_state(
+    redis_url: str, prefix: str, pair: str, partitions: int = DEFAULT_PARTITIONS
+) -> dict[str, str]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return client.hgetall(RedisLayout(prefix).state_key(pair))
+        return client.hgetall(RedisLayout(prefix, partitions).state_key(pair))
     finally:
         client.close()
 
@@ -169,13 +175,16 @@ class Feeder(threading.Thread):
 
 
 class ChannelRecorder(threading.Thread):
-    """Every message on the prefix's delta channels, in order, as (pair, epoch, seq, bytes)."""
+    """Every message on the pairs' delta channels, in order, as (pair, epoch, seq, bytes)."""
 
-    def __init__(self, redis_url: str, prefix: str) -> None:
+    def __init__(
+        self, redis_url: str, prefix: str, pairs: Sequence[str], partitions: int = DEFAULT_PARTITIONS
+    ) -> None:
         super().__init__(daemon=True)
         self.client = redis.Redis.from_url(redis_url)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.psubscribe(f"{prefix}:delta:*")
+        layout = RedisLayout(prefix, partitions)
+        self.pubsub.ssubscribe(*(layout.delta_channel(p) for p in pairs))
         self.pubsub.get_message(timeout=5.0)
         self.messages: list[tuple[str, str, int, bytes]] = []
         self.arrivals: list[float] = []  # time.monotonic() of each message, same order as ``messages``
@@ -188,7 +197,7 @@ class ChannelRecorder(threading.Thread):
             except redis.ConnectionError:  # a Redis restart: redis-py reconnects and resubscribes
                 time.sleep(0.1)
                 continue
-            if msg is not None and msg["type"] == "pmessage":
+            if msg is not None and msg["type"] == "smessage":
                 arrived = time.monotonic()
                 d = decode_delta(msg["data"])
                 self.arrivals.append(arrived)  # first: a reader pairing the two lists zips by the shorter

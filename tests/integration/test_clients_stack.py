@@ -103,10 +103,12 @@ async def test_books_survive_a_gateway_crash_and_equal_the_source(stack, infra) 
         prefix, redis_url = stack["prefix"], infra.redis_url
         for pair, src in truth.items():
             wait_until(
-                lambda p=pair, x=src.last_xseq: stored_state(redis_url, prefix, p).get("xseq") == str(x),
+                lambda p=pair, x=src.last_xseq: (
+                    stored_state(redis_url, prefix, p, PARTITIONS).get("xseq") == str(x)
+                ),
                 what=f"md_service to publish {pair} through xseq {src.last_xseq}",
             )
-        final = {pair: stored_book(redis_url, prefix, pair) for pair in PAIRS}
+        final = {pair: stored_book(redis_url, prefix, pair, PARTITIONS) for pair in PAIRS}
         for client in (by_callback, by_iterator):
             for pair in client.pairs:
                 state, _ = final[pair]

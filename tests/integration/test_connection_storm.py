@@ -21,6 +21,7 @@ from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
 from stack_helpers import isolated_stack, wait_until
 
 from mdcore.instruments import default_pairs
+from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +45,11 @@ def test_three_hundred_clients_opened_at_once_all_sync(stack, tmp_path: Path) ->
     feed = feed_in_background(feed_settings(stack["env"], PAIRS, RATE, 9, PARTITIONS), RATE * 60, stop)
     client = redis.Redis.from_url(stack["redis_url"])
     try:
-        key = f"{stack['prefix']}:pairs"
-        wait_until(lambda: client.scard(key) == len(PAIRS), 60, "every pair to have a stream")
+        layout = RedisLayout(stack["prefix"], PARTITIONS)
+        keys = [layout.pairs_key(p) for p in range(PARTITIONS)]
+        wait_until(
+            lambda: sum(client.scard(k) for k in keys) == len(PAIRS), 60, "every pair to have a stream"
+        )
         report = tmp_path / "load.json"
         done = subprocess.run(
             [sys.executable, "-m", "bookcast", "load", "--url", stack["gateway"].ws_url,

@@ -49,7 +49,8 @@ class Stack:
         self.topic, self.prefix = unique("gwe2e"), unique("gwe2e")
         self.env = tier_env(
             kafka, self.redis.url, topic=self.topic, redis_prefix=self.prefix, md_group=unique("md"),
-            pairs=",".join(PAIRS), md_session_timeout_ms="2000", gateway_metrics_port="0",
+            pairs=",".join(PAIRS), partitions=str(PARTITIONS), md_session_timeout_ms="2000",
+            gateway_metrics_port="0",
             **{f"gateway_{k}": v for k, v in gateway_settings.items()},
         )  # fmt: skip
         ensure_topic(kafka, self.topic, PARTITIONS)
@@ -82,7 +83,7 @@ def settle(stack: Stack, kafka: str, events: int) -> dict:
     for pair, src in truth.items():
         last = str(src.last_xseq)
         wait_until(
-            lambda p=pair, x=last: stored_state(url, prefix, p).get("xseq") == x,
+            lambda p=pair, x=last: stored_state(url, prefix, p, PARTITIONS).get("xseq") == x,
             T,
             f"{pair} through xseq {last}",
         )
@@ -120,7 +121,7 @@ async def test_redis_killed_and_restarted_mid_stream_every_client_converges(infr
         for client in clients:
             await client.wait_synced(timeout=T)
         await wait_until_async(lambda: all(c.stats.deltas >= 20 for c in clients), T, "deltas first")
-        before = {p: stored_state(stack.redis.url, stack.prefix, p)["epoch"] for p in PAIRS}
+        before = {p: stored_state(stack.redis.url, stack.prefix, p, PARTITIONS)["epoch"] for p in PAIRS}
 
         port = stack.redis.port
         os.kill(stack.redis.pid, signal.SIGKILL)  # Redis dies with everything it held
@@ -131,7 +132,7 @@ async def test_redis_killed_and_restarted_mid_stream_every_client_converges(infr
 
         await wait_until_async(lambda: not stack.feed.is_alive(), T * 2, "the feed to finish")
         truth = settle(stack, infra.kafka_bootstrap, events)
-        final = {pair: stored_book(stack.redis.url, stack.prefix, pair) for pair in PAIRS}
+        final = {pair: stored_book(stack.redis.url, stack.prefix, pair, PARTITIONS) for pair in PAIRS}
         for pair, (state, md_book) in final.items():
             assert state.epoch != before[pair], "Redis lost the stream: md_service must start a new epoch"
             assert md_book.book == truth[pair].book
@@ -190,7 +191,7 @@ async def test_a_stuck_client_in_the_real_pipeline_delays_nobody_and_is_healed(i
         await wait_until_async(lambda: not stack.feed.is_alive(), T, "the feed to finish")
         settle(stack, infra.kafka_bootstrap, 6000)
         for pair in PAIRS:
-            seq = int(stored_state(stack.redis.url, stack.prefix, pair)["seq"])
+            seq = int(stored_state(stack.redis.url, stack.prefix, pair, PARTITIONS)["seq"])
             for probe in (*fast, stuck):
                 await probe.wait_seq(pair, seq)  # every delta checked: no gap, good checksums
         assert len(stuck.of_type(Snapshot)) > len(PAIRS), "the stuck client was healed without a snapshot"

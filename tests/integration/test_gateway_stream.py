@@ -240,7 +240,7 @@ async def test_redis_channels_exist_only_while_wanted_plus_a_linger(infra, prefi
     channel = RedisLayout(prefix).delta_channel("LTC-USD")
 
     def subscribers() -> int:
-        return dict(client.pubsub_numsub(channel))[channel.encode()]
+        return dict(client.pubsub_shardnumsub(channel))[channel.encode()]
 
     try:
         assert subscribers() == 0

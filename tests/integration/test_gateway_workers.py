@@ -50,7 +50,7 @@ async def test_two_workers_share_the_port_and_stop_together_with_1001(infra) -> 
     try:
         await wait_until_async(lambda: len(children(gateway.pid)) == 2, T, "two workers")
         workers = children(gateway.pid)
-        numsub = lambda: dict(client.pubsub_numsub(channel))[channel.encode()]  # noqa: E731
+        numsub = lambda: dict(client.pubsub_shardnumsub(channel))[channel.encode()]  # noqa: E731
         probes: list[Probe] = []
         deadline = time.monotonic() + T
         while numsub() < 2:  # the kernel spreads new connections over both listening workers

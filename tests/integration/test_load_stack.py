@@ -36,7 +36,8 @@ def stack(infra) -> Iterator[dict]:
     try:
         for pair in PAIRS:  # every book exists before the load starts
             wait_until(
-                lambda p=pair: stored_state(infra.redis_url, prefix, p).get("seq"), what=f"{pair} published"
+                lambda p=pair: stored_state(infra.redis_url, prefix, p, 4).get("seq"),
+                what=f"{pair} published",
             )
         yield {"gateway": gateway, "prefix": prefix}
     finally:

@@ -36,6 +36,7 @@ from stack_helpers import (
 from bookcast.embedded import EmbeddedKafka
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
+from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +59,9 @@ class Rig:
         base = {"md_status_interval_s": "0.2", "md_check_ms": "200"}  # else md_service's defaults
         self.env = tier_env(
             self.bootstrap, infra.redis_url, topic=self.topic, redis_prefix=self.prefix,
-            md_group=self.group, pairs=",".join(PAIRS), **{**base, **settings},
+            md_group=self.group, pairs=",".join(PAIRS), partitions=str(PARTITIONS), **{**base, **settings},
         )  # fmt: skip
-        self.recorder = ChannelRecorder(infra.redis_url, self.prefix)
+        self.recorder = ChannelRecorder(infra.redis_url, self.prefix, PAIRS, PARTITIONS)
         self.recorder.start()
         self.processes: dict[str, TierProcess] = {}
 
@@ -90,8 +91,11 @@ class Rig:
     def writers(self) -> dict[str, str]:
         """Pair -> the instance holding its partition's owner token in Redis (the writer)."""
         client = redis.Redis.from_url(self.infra.redis_url, decode_responses=True)
+        layout = RedisLayout(self.prefix, PARTITIONS)
         try:
-            md = client.hgetall(f"{self.prefix}:md:{self.topic}")
+            md = {}
+            for p in range(PARTITIONS):  # one hash per partition
+                md.update(client.hgetall(layout.md_key(p, self.topic)))
         finally:
             client.close()
         owner = {k[6:]: v.rpartition("/")[0] for k, v in md.items() if k.startswith("owner:")}
@@ -133,7 +137,9 @@ class Rig:
         for pair in PAIRS:
             last = str(feeder.produced(pair))
             wait_until(
-                lambda p=pair, x=last: stored_state(self.infra.redis_url, self.prefix, p).get("xseq") == x,
+                lambda p=pair, x=last: (
+                    stored_state(self.infra.redis_url, self.prefix, p, PARTITIONS).get("xseq") == x
+                ),
                 timeout=WAIT, what=f"{pair} written through xseq {last}",
             )  # fmt: skip
 
@@ -147,7 +153,7 @@ class Rig:
         truth = source_books(self.bootstrap, self.topic, PARTITIONS, feeder.delivered)
         streams = assert_streams_rebuild(self.recorder, {p: truth[p].book for p in PAIRS})
         for pair, (epoch, raws) in streams.items():
-            state, book = stored_book(self.infra.redis_url, self.prefix, pair)
+            state, book = stored_book(self.infra.redis_url, self.prefix, pair, PARTITIONS)
             assert book.book == truth[pair].book, f"{pair}: stored book differs from the source"
             assert (epoch, len(raws)) == (state.epoch, state.seq)
 

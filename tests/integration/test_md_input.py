@@ -69,7 +69,7 @@ def test_poison_duplicates_and_reordering_never_touch_the_book(infra) -> None:
     env = tier_env(
         infra.kafka_bootstrap, infra.redis_url, topic=topic, redis_prefix=prefix, md_group=unique("md-in"),
         md_session_timeout_ms="2000", md_status_interval_s="0.3", md_dead_letter_topic=dlq,
-        md_instance="md-in",
+        md_instance="md-in", partitions="1",
     )  # fmt: skip
     producer = Producer({"bootstrap.servers": infra.kafka_bootstrap, "linger.ms": 1})
     key = PAIR.encode()
@@ -85,13 +85,13 @@ def test_poison_duplicates_and_reordering_never_touch_the_book(infra) -> None:
     md = TierProcess("md", "md_service", env=env).start()
     try:
         wait_until(
-            lambda: stored_state(infra.redis_url, prefix, PAIR).get("xseq") == "6", WAIT, "xseq 6 stored"
+            lambda: stored_state(infra.redis_url, prefix, PAIR, 1).get("xseq") == "6", WAIT, "xseq 6 stored"
         )
         expected = OrderBook()  # events 1, 2, 3, 5, 6 in that order: 4 came late, 2 and 6 twice
         for qty, bid in ((1, 10000), (2, 10000), (3, 10000), (5, 9900), (6, 10000)):
             expected.set_level("b", bid, qty * 100_000)
             expected.set_level("a", 10100, qty * 100_000)
-        _, book = stored_book(infra.redis_url, prefix, PAIR)
+        _, book = stored_book(infra.redis_url, prefix, PAIR, 1)
         assert book.book == expected
 
         def counters() -> dict:
@@ -116,7 +116,7 @@ def test_poison_duplicates_and_reordering_never_touch_the_book(infra) -> None:
         producer.produce(topic, valid(7, "7"), key)
         producer.flush(10)
         wait_until(
-            lambda: stored_state(infra.redis_url, prefix, PAIR).get("xseq") == "7", WAIT, "xseq 7 stored"
+            lambda: stored_state(infra.redis_url, prefix, PAIR, 1).get("xseq") == "7", WAIT, "xseq 7 stored"
         )
         assert md.running
 

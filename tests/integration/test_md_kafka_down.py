@@ -65,11 +65,12 @@ class Rig:
         env = tier_env(
             self.bootstrap, redis_url,
             topic=self.topic, redis_prefix=self.prefix, md_group=unique("mdk"), pairs=",".join(PAIRS),
+            partitions=str(PARTITIONS),
             md_session_timeout_ms=str(SESSION_TIMEOUT_MS), md_status_interval_s="0.3", md_check_ms="200",
             md_metrics_port=str(self.metrics_port), status_bus_s="0.3", md_instance=INSTANCE,
         )  # fmt: skip
         self.md = TierProcess(INSTANCE, "md_service", env=env)
-        self.recorder = ChannelRecorder(redis_url, self.prefix)
+        self.recorder = ChannelRecorder(redis_url, self.prefix, PAIRS, PARTITIONS)
         self.recorder.start()
 
     def start_kafka(self) -> None:
@@ -116,8 +117,11 @@ class Rig:
     def offsets(self) -> dict[bytes, bytes]:
         """The Kafka offsets stored in Redis with the windows (where reading resumes)."""
         client = redis.Redis.from_url(self.redis_url)
+        layout = RedisLayout(self.prefix, PARTITIONS)
         try:
-            stored = client.hgetall(f"{self.prefix}:md:{self.topic}")
+            stored = {}
+            for p in range(PARTITIONS):  # one hash per partition
+                stored.update(client.hgetall(layout.md_key(p, self.topic)))
         finally:
             client.close()
         return {k: v for k, v in stored.items() if k.startswith(b"offset:")}
@@ -149,7 +153,7 @@ def wait_written(rig: Rig, feeder: Feeder) -> None:
     for pair in PAIRS:
         last = str(feeder.produced(pair))
         wait_until(
-            lambda p=pair, x=last: stored_state(rig.redis_url, rig.prefix, p).get("xseq") == x,
+            lambda p=pair, x=last: stored_state(rig.redis_url, rig.prefix, p, PARTITIONS).get("xseq") == x,
             timeout=WAIT, what=f"{pair} written through xseq {last}",
         )  # fmt: skip
 
@@ -160,13 +164,13 @@ def assert_exactly_the_source(rig: Rig, feeder: Feeder) -> None:
     client = redis.Redis.from_url(rig.redis_url)
     try:
         for pair in PAIRS:
-            state, book = stored_book(rig.redis_url, rig.prefix, pair)
+            state, book = stored_book(rig.redis_url, rig.prefix, pair, PARTITIONS)
             assert book.book == truth[pair].book, f"{pair}: md_service's book differs from the source"
             assert state.xseq == truth[pair].last_xseq
             epoch, raws = assert_one_stream_per_epoch(rig.recorder, pair)
             assert (epoch, len(raws)) == (state.epoch, state.seq)
             assert rebuild(pair, epoch, raws).book == truth[pair].book
-            history = client.xrange(RedisLayout(rig.prefix).history_key(pair))
+            history = client.xrange(RedisLayout(rig.prefix, PARTITIONS).history_key(pair))
             assert [fields[b"d"] for _, fields in history] == raws
     finally:
         client.close()

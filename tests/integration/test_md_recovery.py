@@ -102,10 +102,11 @@ class Stack:
         self.env = tier_env(
             infra.kafka_bootstrap, self.redis_url,
             topic=self.topic, redis_prefix=self.prefix, md_group=self.group, pairs=",".join(PAIRS),
+            partitions=str(PARTITIONS),
             md_session_timeout_ms="2000", md_status_interval_s="0.3", md_check_ms="200",
             md_redis_timeout_ms="1000",
         )  # fmt: skip
-        self.recorder = ChannelRecorder(self.redis_url, self.prefix)
+        self.recorder = ChannelRecorder(self.redis_url, self.prefix, PAIRS, PARTITIONS)
         self.recorder.start()
         self.processes: list[TierProcess] = []
 
@@ -155,7 +156,9 @@ class Stack:
         for pair in PAIRS:
             last = str(feeder.produced(pair))
             wait_until(
-                lambda p=pair, x=last: stored_state(self.redis_url, self.prefix, p).get("xseq") == x,
+                lambda p=pair, x=last: (
+                    stored_state(self.redis_url, self.prefix, p, PARTITIONS).get("xseq") == x
+                ),
                 timeout=WAIT, what=f"{pair} written through xseq {last}",
             )  # fmt: skip
 
@@ -164,7 +167,7 @@ class Stack:
         truth = source_books(self.infra.kafka_bootstrap, self.topic, PARTITIONS, events or feeder.delivered)
         out = {}
         for pair in PAIRS:
-            state, book = stored_book(self.redis_url, self.prefix, pair)
+            state, book = stored_book(self.redis_url, self.prefix, pair, PARTITIONS)
             assert book.book == truth[pair].book, f"{pair}: md_service's book differs from the source"
             assert state.xseq == truth[pair].last_xseq
             out[pair] = (state.epoch, state.seq, book)
@@ -192,7 +195,7 @@ def assert_history_is_what_was_published(stack: Stack, pair: str, raws: list[byt
     """The history stream holds every published delta byte for byte: any gap can be read back."""
     client = redis.Redis.from_url(stack.redis_url)
     try:
-        entries = client.xrange(RedisLayout(stack.prefix).history_key(pair))
+        entries = client.xrange(RedisLayout(stack.prefix, PARTITIONS).history_key(pair))
     finally:
         client.close()
     assert [fields[b"d"] for _, fields in entries] == raws
@@ -313,7 +316,7 @@ async def test_redis_paused_then_wiped_clients_resync_to_a_new_epoch(infra) -> N
         own_redis = EmbeddedRedis(port=port).start()
         for pair in PAIRS:
             wait_until(
-                lambda p=pair: stored_state(stack.redis_url, stack.prefix, p).get("seq") == "1",
+                lambda p=pair: stored_state(stack.redis_url, stack.prefix, p, PARTITIONS).get("seq") == "1",
                 timeout=WAIT, what=f"{pair} in a new epoch",
             )  # fmt: skip
         renewed = stack.finals(feeder)
@@ -357,7 +360,10 @@ def roll_back(redis_url: str, prefix: str, saved: dict[bytes, bytes]) -> None:
 
 
 def seqs(stack: Stack) -> dict[str, int]:
-    return {pair: int(stored_state(stack.redis_url, stack.prefix, pair).get("seq", 0)) for pair in PAIRS}
+    return {
+        pair: int(stored_state(stack.redis_url, stack.prefix, pair, PARTITIONS).get("seq", 0))
+        for pair in PAIRS
+    }
 
 
 async def test_redis_lost_its_last_writes_and_md_restarted_no_seq_is_published_twice(stack, infra) -> None:

@@ -88,11 +88,11 @@ def prefix() -> str:
 def channel(infra, prefix):
     client = redis.Redis.from_url(infra.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(RedisLayout(prefix).delta_channel(PAIR))
+    pubsub.ssubscribe(RedisLayout(prefix).delta_channel(PAIR))
     pubsub.get_message(timeout=1.0)
 
     def drain() -> list[bytes]:
-        client.publish(RedisLayout(prefix).delta_channel(PAIR), b"end")
+        client.spublish(RedisLayout(prefix).delta_channel(PAIR), b"end")
         out = []
         while (msg := pubsub.get_message(timeout=5.0)) is not None and msg["data"] != b"end":
             out.append(msg["data"])

@@ -7,6 +7,8 @@ received before the sentinel is everything the writes published.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from stack_helpers import stored_book, unique
@@ -19,7 +21,8 @@ from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 
-PAIR, OTHER = "BTC-USD", "ETH-USD"
+PARTITIONS = 2  # BTC-USD and DOT-USD live in partition 0, ETH-USD and SOL-USD in 1
+PAIR, OTHER = "BTC-USD", "DOT-USD"
 SENTINEL = b"--sentinel--"
 
 
@@ -30,25 +33,29 @@ def prefix() -> str:
 
 @pytest.fixture
 def store(infra, prefix):
-    s = RedisStore(infra.redis_url, RedisLayout(prefix), "events", history=50)
+    s = RedisStore(infra.redis_url, RedisLayout(prefix, PARTITIONS), "events", history=50)
     yield s
     s.close()
 
 
 @pytest.fixture
 def published(infra, prefix):
-    """published() -> every message on the prefix's delta channels since the fixture started."""
+    """published() -> every message on the pairs' delta channels since the fixture started."""
     client = redis.Redis.from_url(infra.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    pubsub.psubscribe(f"{prefix}:delta:*")
-    pubsub.get_message(timeout=1.0)  # the psubscribe confirmation
+    layout = RedisLayout(prefix, PARTITIONS)
+    pubsub.ssubscribe(*(layout.delta_channel(p) for p in (PAIR, OTHER, "ETH-USD", "SOL-USD")))
+    pubsub.get_message(timeout=1.0)  # the ssubscribe confirmation
 
     def collect() -> list[bytes]:
-        client.publish(f"{prefix}:delta:{PAIR}", SENTINEL)
+        client.spublish(layout.delta_channel(PAIR), SENTINEL)
         out = []
+        deadline = time.monotonic() + 5.0
         while True:
-            msg = pubsub.get_message(timeout=5.0)
-            assert msg is not None, "the sentinel never came back"
+            msg = pubsub.get_message(timeout=0.5)  # None also for a (skipped) subscribe confirmation
+            assert msg is not None or time.monotonic() < deadline, "the sentinel never came back"
+            if msg is None:
+                continue
             if msg["data"] == SENTINEL:
                 return out
             out.append(msg["data"])
@@ -72,7 +79,7 @@ def test_a_window_is_written_whole_with_the_offset(store, prefix, infra, publish
     result = store.write_window([PartitionWrite(0, "me/1", 17)], [out])
     assert result.clean
     assert published() == [out.delta]
-    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    state, book = stored_book(infra.redis_url, prefix, PAIR, PARTITIONS)
     assert (state.epoch, state.seq, state.xseq, state.snap_seq) == ("e1", 1, 1, 1)
     assert book.book == stream.book
     again = store.claim("next/2", [0])  # the next owner learns where to start and what lives there
@@ -92,7 +99,7 @@ def test_a_zombie_writes_nothing_once_another_instance_claimed(store, prefix, in
     result = store.write_window([PartitionWrite(0, "a/1", 2)], [late])
     assert result.lost == {0: "b/2"} and not result.refused
     assert before == [first.delta] and published() == []  # nothing reached a subscriber
-    state, _ = stored_book(infra.redis_url, prefix, PAIR)
+    state, _ = stored_book(infra.redis_url, prefix, PAIR, PARTITIONS)
     assert (state.seq, state.xseq) == (1, 1)
     assert store.claim("c/3", [0]).offsets == {0: 1}  # the zombie's offset was not stored either
 
@@ -128,11 +135,11 @@ def test_a_new_epoch_replaces_a_stored_stream_and_its_history(store, prefix, inf
     stream.restart_epoch("new", replacing=("old", 3))
     out = stream.close_window(9, 10)
     assert store.write_window([PartitionWrite(0, "me/1", 4)], [out]).clean
-    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    state, book = stored_book(infra.redis_url, prefix, PAIR, PARTITIONS)
     assert (state.epoch, state.seq) == ("new", 1) and book.book == stream.book
     client = redis.Redis.from_url(infra.redis_url)
     try:
-        ids = [entry_id for entry_id, _ in client.xrange(RedisLayout(prefix).history_key(PAIR))]
+        ids = [entry_id for entry_id, _ in client.xrange(RedisLayout(prefix, PARTITIONS).history_key(PAIR))]
     finally:
         client.close()
     assert ids == [b"1-0"]  # the old epoch's deltas are gone: they belong to another stream
@@ -150,7 +157,7 @@ def test_a_state_only_write_moves_the_xseq_and_publishes_nothing(store, prefix, 
     assert out is not None and out.delta == b""
     assert store.write_window([PartitionWrite(0, "me/1", 2)], [out]).clean
     assert published() == []
-    state, _ = stored_book(infra.redis_url, prefix, PAIR)
+    state, _ = stored_book(infra.redis_url, prefix, PAIR, PARTITIONS)
     assert (state.seq, state.xseq) == (1, 2)
 
 
@@ -158,7 +165,7 @@ def test_reclaiming_takes_only_a_partition_nobody_owns(store, prefix, infra) -> 
     store.claim("me/1", [0, 1])
     client = redis.Redis.from_url(infra.redis_url)
     try:
-        client.hdel(store.md_key, "owner:1")  # as if Redis had lost it
+        client.hdel(store.md_key(1), "owner:1")  # as if Redis had lost it
     finally:
         client.close()
     claim = store.claim("other/2", [0, 1], force=False)
@@ -182,14 +189,14 @@ def test_a_periodic_snapshot_is_stored_only_for_the_position_it_describes(store,
     assert store.write_snapshots([late]) == set()
     assert store.write_snapshots([SnapshotWrite(PAIR, 0, "other/2", "e1", 3, snap)]) == set()  # not ours
     assert store.write_snapshots([SnapshotWrite(PAIR, 0, "me/1", "e1", 3, snap)]) == {PAIR}
-    state, book = stored_book(infra.redis_url, prefix, PAIR)
+    state, book = stored_book(infra.redis_url, prefix, PAIR, PARTITIONS)
     assert (state.seq, state.snap_seq) == (3, 3) and book.book == stream.book
 
 
 def test_every_write_counts_per_owned_partition_and_a_claim_reads_the_counts(store, prefix) -> None:
     first = store.claim("a/1", [0, 1])
-    assert first.writes == {0: 0, 1: 0} and len(first.dataset) == 16
-    a, b = PairStream(PAIR, "e1", partition=0), PairStream(OTHER, "e2", partition=1)
+    assert first.writes == {0: 0, 1: 0} and [len(d) for d in first.datasets.values()] == [16, 16]
+    a, b = PairStream(PAIR, "e1", partition=0), PairStream("ETH-USD", "e2", partition=1)
     out = step(a, 1, 100, 5)
     result = store.write_window([PartitionWrite(0, "a/1", 1)], [out])
     assert result.writes == {0: 1}  # only the partitions in the write
@@ -202,7 +209,7 @@ def test_every_write_counts_per_owned_partition_and_a_claim_reads_the_counts(sto
     zombie = store.write_window([PartitionWrite(0, "a/1", None), PartitionWrite(1, "a/1", None)], [])
     assert zombie.lost == {1: "b/2"} and zombie.writes == {0: 3}  # a fenced write counts nothing
     again = store.claim("c/3", [0, 1])
-    assert again.writes == {0: 3, 1: 1} and again.dataset == first.dataset  # one dataset, one id
+    assert again.writes == {0: 3, 1: 1} and again.datasets == first.datasets  # each keeps its id
 
 
 def test_a_writer_beats_while_it_owns_and_learns_at_once_when_it_does_not(store) -> None:
@@ -226,7 +233,7 @@ def test_a_takeover_needs_the_owner_seen_and_a_release_or_an_old_beat(store, inf
     assert store.write_window([PartitionWrite(0, "a/1", 5)], []).lost == {0: "released/a/1"}
     client = redis.Redis.from_url(infra.redis_url)
     try:
-        client.hset(store.md_key, "beat:1", 1)  # a/1 beat last at the epoch: long dead
+        client.hset(store.md_key(1), "beat:1", 1)  # a/1 beat last at the epoch: long dead
     finally:
         client.close()
     wrong = store.take_over("s/1", {0: "a/1", 1: "zz/1"}, dead_after_ms=5000)  # saw other owners
@@ -240,7 +247,7 @@ def test_a_takeover_needs_the_owner_seen_and_a_release_or_an_old_beat(store, inf
 
 def test_a_follow_point_reads_offsets_pairs_and_books_together(store, prefix, infra) -> None:
     store.claim("me/1", [0, 1])
-    a, b = PairStream(PAIR, "e1", partition=0), PairStream(OTHER, "e2", partition=1)
+    a, b = PairStream(PAIR, "e1", partition=0), PairStream("ETH-USD", "e2", partition=1)
     outs = [step(a, 1, 100, 5), step(b, 1, 100, 1)]
     assert store.write_window([PartitionWrite(0, "me/1", 7), PartitionWrite(1, "me/1", 3)], outs).clean
     claim, books = store.follow_point([0])

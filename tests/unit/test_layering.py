@@ -4,6 +4,8 @@
   concurrency), ``orjson`` and ``sortedcontainers``; never a tier or ``bookcast``.
 - A tier (``feed_simulator``, ``md_service``, ``gateway``, ``clients``) may import ``mdcore``,
   never another tier and never the ``bookcast`` umbrella above it.
+- ``mdruntime`` is shared runtime code that may do I/O: tiers may import it, and it imports
+  only ``mdcore`` (never a tier nor ``bookcast``).
 - ``bookcast`` may import everything.
 
 Relative imports are resolved to absolute names first, so ``from ..gateway import hub``
@@ -23,9 +25,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = "mdcore"
+RUNTIME = "mdruntime"
 UMBRELLA = "bookcast"
 TIERS = frozenset({"feed_simulator", "md_service", "gateway", "clients"})
-PACKAGES = (CORE, *sorted(TIERS), UMBRELLA)
+PACKAGES = (CORE, RUNTIME, *sorted(TIERS), UMBRELLA)
 PROJECT = frozenset(PACKAGES)
 
 CORE_THIRD_PARTY = frozenset({"orjson", "sortedcontainers"})
@@ -147,7 +150,11 @@ def check_source(
                     Violation(where, line, f"mdcore may import only the stdlib, {allowed}; not {top!r}")
                 )
         elif owner in TIERS and (top in TIERS or top == UMBRELLA):
-            found.append(Violation(where, line, f"tier {owner!r} must not import {top!r} (only mdcore)"))
+            found.append(
+                Violation(where, line, f"tier {owner!r} must not import {top!r} (only mdcore and mdruntime)")
+            )
+        elif owner == RUNTIME and (top in TIERS or top == UMBRELLA):
+            found.append(Violation(where, line, f"mdruntime must not import {top!r} (only mdcore)"))
     return found
 
 
@@ -207,6 +214,9 @@ def test_core_is_actually_scanned() -> None:
         ("__import__('asyncio')\n", "mdcore.x", "free of I/O"),
         ("from .. import gateway\n", "clients.x", "beyond the top-level"),
         ("from ... import x\n", "clients.sub.y", "beyond the top-level"),
+        ("from gateway.hub import Hub\n", "mdruntime.x", "mdruntime must not import 'gateway'"),
+        ("import bookcast.up\n", "mdruntime.x", "mdruntime must not import 'bookcast'"),
+        ("import mdruntime.redis_connect\n", "mdcore.x", "project package 'mdruntime'"),
     ],
 )
 def test_checker_catches_violation(source, module, fragment) -> None:
@@ -230,6 +240,8 @@ def test_checker_reports_the_line() -> None:
         ("from . import book\nfrom .book import OrderBook\n", "mdcore.x", False),
         ("from .codec import encode_delta\n", "mdcore", True),
         ("import mdcore.book\nimport asyncio, websockets, redis\n", "gateway.hub", False),
+        ("from mdruntime.redis_connect import redis_client\n", "md_service.x", False),
+        ("import redis\nfrom mdcore.settings import cluster_seeds\n", "mdruntime.x", False),
         ("from .config import Config\nfrom . import hub\n", "gateway.cli", False),
         ("import gateway, md_service, clients, feed_simulator, mdcore\n", "bookcast.cli", False),
         ("from ..config import Config\n", "gateway.sub.mod", False),

@@ -1,4 +1,4 @@
-"""The fan-out, stale clients and subscribe/recovery, with fake connections and a fake Redis link.
+"""The fan-out, stale clients and subscribe/recovery, with fake connections and the in-memory store.
 
 No sockets: a fake transport records the exact bytes each client would receive, so the
 grouping, the packing, the order of snapshot/replay/deltas and the conflation rules are
@@ -19,10 +19,11 @@ from gateway.counters import Counters
 from gateway.fanout import FanOut
 from gateway.frame_clock import FrameClock
 from gateway.hub import Hub
+from gateway.memory_store import MemoryStore, MemoryStreams
 from gateway.replica import PairReplica, ReplicaState
 from gateway.slow import SlowClients
 from gateway.subscriptions import resync, subscribe
-from mdcore.codec import decode_server_frame
+from mdcore.codec import decode_server_frame, encode_snapshot
 from mdcore.messages import Ack, Delta, Resync, Snapshot, StreamPosition, Subscribe
 
 
@@ -131,47 +132,26 @@ async def test_moving_leaving_closed_and_failing_sessions() -> None:
     assert fan.groups == {} and fan.by_pair == {}
 
 
-# --- the hub with a fake link ------------------------------------------------------------
+# --- the hub on the in-memory store ------------------------------------------------------
 
 
-class FakeLink:
-    def __init__(self, streams: dict[str, Stream], history: dict[str, int]) -> None:
-        self.streams = streams
-        self.history = history  # pair -> oldest seq still in "Redis"
-        self.head = {pair: 20 for pair in streams}  # md_service's last seq
-        self.history_reads = 0
-        self.up = True
-
-    async def subscribe(self, pairs: list[str]) -> None:
-        return None
-
-    def unsubscribe(self, pair: str) -> None:
-        return None
-
-    async def known_pairs(self) -> set[str]:
-        return set(self.streams)
-
-    async def read_history(self, pair: str, epoch: str, seq: int) -> list[tuple[int, bytes]] | None:
-        self.history_reads += 1
-        stream = self.streams[pair]
-        if seq + 1 < self.history[pair]:
-            return None
-        return [(s, stream.delta(s)) for s in range(seq + 1, self.head[pair] + 1)]
-
-    async def load_book(self, pair: str):
-        return self.streams[pair].book_at(self.head[pair])
-
-
-def make_hub(windows: int = 30, recent: int = 5, history_from: int = 10) -> tuple[Hub, FakeLink, Stream]:
+def make_hub(windows: int = 30, recent: int = 5, history_from: int = 10) -> tuple[Hub, MemoryStore, Stream]:
+    """A hub on the in-memory store, which holds the stream up to seq 20 with history from
+    ``history_from`` on (a snapshot just before it)."""
     cfg = GatewayConfig(
         redis_url="redis://127.0.0.1:1/0", pairs=("ETH-USD",), recent_deltas=recent,
         frame_quiet_ms=0, frame_hold_ms=0,  # flush at the end of each turn: the tests step turns
     )  # fmt: skip
-    hub = Hub(cfg)
     stream = Stream("ETH-USD", windows)
-    link = FakeLink({"ETH-USD": stream}, {"ETH-USD": history_from})
-    hub.link = link  # type: ignore[assignment]
-    return hub, link, stream
+    streams = MemoryStreams(history=windows)
+    start = history_from - 1
+    snapshot = encode_snapshot(stream.book_at(start).to_snapshot())
+    streams.write("ETH-USD", stream.epoch, start, start, b"", snapshot)
+    for seq in range(history_from, 21):
+        streams.write("ETH-USD", stream.epoch, seq, seq, stream.delta(seq))
+    hub = Hub(cfg, store=streams.connect)
+    assert isinstance(hub.link, MemoryStore)
+    return hub, hub.link, stream
 
 
 def live_replica(hub: Hub, stream: Stream, at: int, recent_from: int) -> PairReplica:

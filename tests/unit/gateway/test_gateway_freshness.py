@@ -14,6 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.freshness import ArrivalGaps, Freshness, PairInputs, PipelineState, StaleReason, judge
 from gateway.health import assess, health_report
 from gateway.hub import Hub
+from gateway.memory_store import MemoryStreams
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline_watch import PipelineWatch
 from gateway.replica import PairReplica, ReplicaState
@@ -85,7 +86,7 @@ class Clock:
 
 def hub_with(states: dict[str, str], clock: Clock) -> tuple[Hub, PipelineWatch]:
     """A hub whose replicas are live, or stuck loading since long ago ("broken")."""
-    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", stale_s=5.0))
+    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", stale_s=5.0), store=MemoryStreams().connect)
     watch = PipelineWatch(hub, clock=clock)
     for pair, state in states.items():
         replica = PairReplica(pair, lambda *a: None, lambda *a: None, clock=clock)

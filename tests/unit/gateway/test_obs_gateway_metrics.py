@@ -185,8 +185,8 @@ async def test_the_dashboard_publishes_this_gateway_and_feeds_viewers_the_whole_
         "v": 1, "kind": "md", "id": "md-1", "t": 1, "rates": {"events_per_s": 250.0, "deltas_per_s": 25.0},
         "consumer_lag": 4, "redis": "up", "latency": {"exchange_to_close": latency_block(LatencyHistogram())},
     }  # fmt: skip
-    redis.values["bc:status:md:md-1"] = encode_status(md)
-    redis.index["bc:status:md:md-1"] = 2**62
+    redis.values["bc:{status}:md:md-1"] = encode_status(md)
+    redis.index["bc:{status}:md:md-1"] = 2**62
     dashboard.prefix = "bc"
 
     async def handler(conn) -> None:
@@ -209,8 +209,8 @@ async def test_the_dashboard_publishes_this_gateway_and_feeds_viewers_the_whole_
                 await asyncio.sleep(0.01)
             await dashboard.tick()
             message = orjson.loads(await asyncio.wait_for(viewer.recv(), 5))
-    own = decode_status(redis.values["bc:status:gateway:gw-a"])
-    assert own is not None and own["id"] == "gw-a" and redis.ttls["bc:status:gateway:gw-a"] == 3000
+    own = decode_status(redis.values["bc:{status}:gateway:gw-a"])
+    assert own is not None and own["id"] == "gw-a" and redis.ttls["bc:{status}:gateway:gw-a"] == 3000
     assert own["latency"]["close_to_gateway"]["count"] == 1  # only this interval's delta
     gw = message["gateway"]
     assert gw["instances"] == 1 and gw["connections"] == 3 and gw["redis"] == "up"

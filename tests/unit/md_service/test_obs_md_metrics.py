@@ -177,8 +177,8 @@ def test_the_status_is_published_with_a_ttl_and_reports_the_interval_only() -> N
     latency.written([output(3, 90)], NOW_NS)
     publisher.publish_once()
     (name, (key, payload), kwargs), (zadd, (index, members), _), *_ = calls
-    assert name == "set" and key == "bc:status:md:md-host-1" and kwargs == {"px": 3000}
-    assert zadd == "zadd" and index == "bc:status:index" and key in members
+    assert name == "set" and key == "bc:{status}:md:md-host-1" and kwargs == {"px": 3000}
+    assert zadd == "zadd" and index == "bc:{status}:index" and key in members
     status = decode_status(payload)
     assert status is not None and status["kind"] == "md" and status["id"] == "md-host-1"
     assert status["rates"]["events_per_s"] > 0 and status["rates"]["deltas_per_s"] > 0

@@ -122,7 +122,7 @@ def test_delta_times_falls_back_to_a_decode_and_refuses_what_is_no_delta() -> No
 
 
 def test_status_bus_keys_payloads_and_rates() -> None:
-    assert status_key("bc", "md", "h-1") == "bc:status:md:h-1" and index_key("bc") == "bc:status:index"
+    assert status_key("bc", "md", "h-1") == "bc:{status}:md:h-1" and index_key("bc") == "bc:{status}:index"
     with pytest.raises(ValueError):
         status_key("bc", "feed", "x")
     assert ttl_ms(1.0) == 3000 and ttl_ms(5) == 15000
