@@ -21,6 +21,10 @@ BENCHMARKS = {
         "bookcast.bench.feed",
         "feed_simulator: level changes/s into Kafka, 1 and N processes vs baselines",
     ),
+    "scale": (
+        "bookcast.bench.scale",
+        "sharded Pub/Sub: messages/s delivered to N subscribers on 1, 2, 3 cluster primaries",
+    ),
 }
 
 
