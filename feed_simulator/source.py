@@ -15,12 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import orjson
-
-from feed_simulator.market import SimulatedMarket, WireChange
+from feed_simulator.market import SimulatedMarket
 from feed_simulator.pacing import PairPicker, RoundRobin
-
-_dumps = orjson.dumps
+from mdcore.events import encode_event
 
 
 class EncodedEvent(NamedTuple):
@@ -31,11 +28,6 @@ class EncodedEvent(NamedTuple):
     value: bytes
     changes: int
     xseq: int
-
-
-def encode_wire_event(pair: str, xseq: int, xts: int, changes: list[WireChange]) -> bytes:
-    """The event format of :mod:`mdcore.events` (orjson writes the change tuples as arrays)."""
-    return _dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": changes})
 
 
 class EventSource:
@@ -68,5 +60,5 @@ class EventSource:
         xseq = self._xseq[index] = self._xseq[index] + 1
         changes = market.next_wire_changes()
         pair = market.pair
-        value = _dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": changes})
+        value = encode_event(pair, xseq, xts, changes)
         return EncodedEvent(pair, self._keys[index], value, len(changes), xseq)

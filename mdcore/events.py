@@ -14,7 +14,7 @@ is md_service's input rule only; readers accept any price md_service wrote.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -133,6 +133,11 @@ def decode_event(raw: bytes | str) -> ExchangeEvent:
     return ExchangeEvent(pair, xseq, xts, tuple(changes))
 
 
-def encode_event(pair: str, xseq: int, xts: int, changes: Iterable[tuple[str, str, str]]) -> bytes:
-    """Serialise an event whose prices and quantities are already canonical strings."""
-    return orjson.dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": [list(c) for c in changes]})
+def encode_event(pair: str, xseq: int, xts: int, changes: Iterable[Sequence[str]]) -> bytes:
+    """Serialise an event whose prices and quantities are already canonical strings.
+
+    The one encoder of the event format: the feed's hot path calls it with a list of
+    ``(side, price, qty)`` tuples, which orjson writes as arrays as they are.
+    """
+    listed = changes if isinstance(changes, list) else list(changes)
+    return orjson.dumps({"pair": pair, "xseq": xseq, "xts": xts, "changes": listed})
