@@ -25,6 +25,7 @@ from clients.render import FrameInfo, render_frame
 from clients.stats import RateMeter
 from clients.updates import UpdateStream
 from mdcore.settings import SettingError
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast watch: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(level=config.log_level)  # to stderr: stdout is the view
     try:
         return asyncio.run(watch(config))
     except KeyboardInterrupt:  # only where signal handlers cannot be installed

@@ -37,6 +37,7 @@ from feed_simulator.producer import cpu_seconds, run_feed
 from feed_simulator.source import EventSource
 from feed_simulator.topic import ensure_topic
 from mdcore.instruments import default_pairs
+from mdruntime.logs import setup_logging
 
 TARGET = 200_000  # level changes/s the issue asks of one process
 FLAT_OUT = 1e9  # a requested rate no process reaches: "as fast as possible"
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None, broker: BrokerFactory | None = None, pro
     if args.repeats < 1 or args.seconds <= 0 or args.pairs < 1 or args.processes < 1:
         print("bench: --repeats, --seconds, --pairs and --processes must be positive", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level=logging.WARNING)
     if args.bootstrap:
         factory: BrokerFactory = lambda: existing(args.bootstrap)  # noqa: E731  (a one-line factory)
     elif broker is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from feed_simulator.metrics import FeedMetrics, load_metrics_config
 from feed_simulator.producer import run_feed
 from feed_simulator.recording import RecordingError
 from mdcore.settings import SettingError
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger("feed_simulator")
 
@@ -46,10 +46,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 all events confirmed, 1 Kafka trouble or lost events, 2 bad settings."""
-    logging.basicConfig(
-        level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s feed %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging("feed")
     try:
         cfg = parse_config(argv)
         metrics_cfg = load_metrics_config()

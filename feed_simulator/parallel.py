@@ -34,6 +34,7 @@ from feed_simulator.producer import Plan, make_producer, pump
 from feed_simulator.report import FeedReport, Progress, merge_reports
 from feed_simulator.scenario import SCENARIOS, split_pairs
 from feed_simulator.topic import ensure_topic
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger("feed_simulator.producer")
 
@@ -204,10 +205,7 @@ def _child(
     """One generator process: connect, report ready, wait for the start, pump, report."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    logging.basicConfig(
-        level=log_level,
-        format=f"%(asctime)s feed[{plan.part}] %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(f"feed[{plan.part}]", log_level)
     base = 3 * plan.part
 
     def publish(events: int, changes: int, failed: int) -> None:

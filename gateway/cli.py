@@ -14,6 +14,7 @@ from gateway.metrics import load_metrics_config
 from gateway.server import run_gateway
 from gateway.workers import Supervisor, die_with_supervisor
 from mdcore.settings import SettingError
+from mdruntime.logs import setup_logging
 
 
 def _raise_fd_limit() -> None:
@@ -33,10 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     worker = os.environ.get("BOOKCAST_GATEWAY_WORKER")
-    logging.basicConfig(
-        level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
-        format=f"%(asctime)s gateway{'-' + worker if worker else ''} %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(f"gateway-{worker}" if worker else "gateway")
     # websockets logs every connection and HTTP request at INFO: too loud for thousands of clients.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:

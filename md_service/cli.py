@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 
@@ -17,6 +16,7 @@ from md_service.service import MdService
 from md_service.status import StatusPublisher, load_status_config
 from mdcore.redis_layout import RedisLayout
 from mdcore.settings import SettingError
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger("md_service")
 
@@ -25,10 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bookcast md", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("BOOKCAST_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s md %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging("md")
     try:
         cfg = load_config(args)
         metrics_cfg, status_cfg = load_metrics_config(), load_status_config()

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from md_service.log_throttle import LogThrottle
+from mdruntime.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 

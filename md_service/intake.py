@@ -33,13 +33,13 @@ from confluent_kafka import KafkaError, Message
 from md_service.config import MAX_XSEQ_JUMP
 from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
-from md_service.log_throttle import LogThrottle
 from md_service.ownership import OwnedPartition, Ownership
 from md_service.pair_stream import EventOutcome, PairStream, new_epoch
 from mdcore.errors import InvalidEventError
 from mdcore.events import parse_event
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import StoredState
+from mdruntime.log_throttle import LogThrottle
 
 log = logging.getLogger("md_service")
 

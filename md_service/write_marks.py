@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from md_service.log_throttle import LogThrottle
+from mdruntime.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ from bookcast.bench.ingest_paced import Feed, PacedFeed
 from bookcast.bench.ingest_run import Pass, Produced, baseline, produce, run_md
 from bookcast.embedded import EmbeddedInfra
 from md_service.config import MdConfig
+from mdruntime.logs import setup_logging
 
 DEFAULTS = MdConfig("", "")  # md_service's own defaults
 TARGET_CHANGES_PER_S = 150_000
@@ -263,7 +264,7 @@ def scenario(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level=logging.WARNING)
     infra = None
     if not (args.bootstrap and args.redis_url):
         infra = EmbeddedInfra().start()

@@ -37,6 +37,7 @@ from clients.load.status import StatusPublisher, load_status
 from clients.load.timeline import Timeline
 from clients.load.worker import WorkerPlan, worker_main
 from mdcore.settings import SettingError
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger("clients.load")
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast load: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=cfg.log_level, format="%(asctime)s load %(levelname)s: %(message)s")
+    setup_logging("load", cfg.log_level, with_name=False)
     try:
         pool = cfg.pool if cfg.pool is not None or cfg.pairs is not None else fetch_pool(cfg.urls[0])
         plans = plan_workers(cfg, pool or ())

@@ -32,6 +32,7 @@ from clients.load.checker import StreamChecker
 from clients.load.connection import LoadConnection, open_connection
 from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters, clear
 from clients.refusal import handshake_refusal
+from mdruntime.logs import setup_logging
 
 log = logging.getLogger("clients.load")
 
@@ -266,7 +267,7 @@ def worker_main(plan: WorkerPlan, stop: Any, go: Any, start_at: Any, results: An
     """Process entry point (spawned): run the worker on uvloop when available."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    logging.basicConfig(level=log_level, format=f"%(asctime)s load[{plan.worker}] %(levelname)s: %(message)s")
+    setup_logging(f"load[{plan.worker}]", log_level, with_name=False)
     worker = Worker(plan)
 
     def report(progress: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ from kafka_fakes import FakeMessage
 
 from md_service.counters import MdCounters
 from md_service.intake import Intake
-from md_service.log_throttle import LogThrottle
 from md_service.ownership import Ownership
 from md_service.pair_stream import PairStream
 from mdcore.book import OrderBook
@@ -18,6 +17,7 @@ from mdcore.events import encode_event
 from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
 from mdcore.redis_layout import StoredState
+from mdruntime.log_throttle import LogThrottle
 
 PAIR = "BTC-USD"
 

@@ -1,9 +1,10 @@
 """One log line per kind per interval: a stream of bad events must not flood the log.
 
-Every md_service line an event (or a Kafka message) can trigger goes through a
-:class:`LogThrottle`: the first line of a kind is logged at once, later ones of that kind
-within ``every`` seconds are only counted, and the next line let through says how many
-were left out. The counters (:mod:`md_service.counters`) still see every event.
+Every line an event (or a Kafka message) can trigger goes through a :class:`LogThrottle`
+(md_service's intake, write marks and dead letters use one): the first line of a kind is
+logged at once, later ones of that kind within ``every`` seconds are only counted, and the
+next line let through says how many were left out. The caller's counters still see every
+event. It lives here, not in a tier, because any process with a hot path needs it.
 """
 
 from __future__ import annotations
