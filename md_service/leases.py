@@ -118,7 +118,7 @@ class Leases:
         try:
             lost = s.store.beat(s.ownership.tokens())
             for p, owner in lost.items():
-                s._partition_lost(p, owner)
+                s.windows.partition_lost(p, owner)
             followed, adoptable = self._candidates(now)
             views = s.store.watch(followed + adoptable) if followed or adoptable else {}
         except redis.RedisError as exc:
@@ -243,7 +243,7 @@ class Leases:
             if p in behind:  # Redis lost writes of it: clients may hold later seqs than it does
                 own[p].behind = True
                 for pair in list(own[p].pairs):
-                    s._restart(s.streams[pair], s.streams[pair].stored)
+                    s.windows.restart(s.streams[pair], s.streams[pair].stored)
         s.source.fetch(starts)
         return starts
 

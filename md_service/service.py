@@ -33,7 +33,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import orjson
@@ -48,19 +48,17 @@ from md_service.intake import Intake, Loaded
 from md_service.kafka_link import KafkaLink
 from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
 from md_service.leases import Leases
-from md_service.ownership import Ownership, new_token
-from md_service.pair_stream import PairStream, WindowOutput, new_epoch
+from md_service.ownership import Ownership
+from md_service.pair_stream import PairStream, WindowOutput
 from md_service.redis_store import RedisStore
 from md_service.status_mailbox import StatusMailbox
-from md_service.window_script import PartitionWrite, SnapshotWrite, WindowResult
+from md_service.window_writes import MAX_BACKOFF_S, OUTAGE_LOG_EVERY_S, WindowWrites
 from md_service.write_marks import open_marks
 from mdcore.partitioning import partition_of
 
 log = logging.getLogger("md_service")
 
 T = TypeVar("T")
-MAX_BACKOFF_S = 2.0
-OUTAGE_LOG_EVERY_S = 10.0
 TICK_CHECK_EVERY = 100  # messages applied between looks at the clock (about 2 ms of work)
 SourceFactory = Callable[[OnAssign, OnRevoke], KafkaSource]
 
@@ -89,6 +87,7 @@ class MdService:
         self._status_mailbox: StatusMailbox | None = None  # while running (md_service.status_mailbox)
         self.datasets: dict[int, str] = {}  # partition -> the id of its Redis dataset, per the last claim
         self.leases = Leases(self)
+        self.windows = WindowWrites(self)
         self.source = source_factory(self._on_assign, self._on_revoke)
         self.intake = Intake(
             self.ownership, self.counters, self._load, self.source, dead_letters, clock_ns, cfg.max_xseq_jump,
@@ -168,28 +167,10 @@ class MdService:
         """The group moved ``partitions`` (see :meth:`Leases.revoked`: written until fenced)."""
         self.leases.revoked(partitions, lost)
 
-    # --- windows --------------------------------------------------------------------
+    # --- windows (md_service.window_writes) ------------------------------------------
 
     def close_windows(self, check: bool, partitions: Collection[int] | None = None) -> list[WindowOutput]:
-        """Close the open windows of every stream (or of those in ``partitions``)."""
-        now = self.clock_ns()
-        every = self.cfg.snapshot_every
-        streams = self.streams
-        owned = self.ownership.partitions
-        if partitions is None:
-            partitions = list(owned)
-        chosen: Iterable[PairStream] = [
-            streams[pair]
-            for p in partitions
-            if p in owned and not owned[p].following
-            for pair in owned[p].pairs
-        ]
-        outputs = []
-        for stream in chosen:
-            out = stream.close_window(now, every, check)
-            if out is not None:
-                outputs.append(out)
-        return outputs
+        return self.windows.close_windows(check, partitions)
 
     def write_window(
         self, check: bool, deadline: float | None = None, partitions: Collection[int] | None = None
@@ -198,186 +179,7 @@ class MdService:
 
         Returns False if stopped (or past ``deadline``) before Redis took the write.
         """
-        started = time.perf_counter_ns()
-        outputs = self.close_windows(check, partitions)
-        built = time.perf_counter_ns()
-        writes = self.ownership.writes_for(outputs, check, partitions)
-        if not outputs and not writes:
-            return True
-        if self.dead_letters is not None and not self._flush_dead_letters(deadline):
-            self._abort(outputs, maybe_landed=False)
-            return False
-        result = self._retry("writing a window", lambda: self.store.write_window(writes, outputs), deadline)
-        if result is None:
-            self._abort(outputs, maybe_landed=True)
-            return False
-        if result.failed:  # a cluster node down: its partitions wait, those on healthy nodes went on
-            outputs, writes = self._hold_failed(result.failed, outputs, writes)
-        self.counters.record_publish((built - started) // 1000, (time.perf_counter_ns() - started) // 1000)
-        self._write_snapshots(self._apply_result(writes, outputs, result))
-        return True
-
-    def _hold_failed(
-        self, failed: set[int], outputs: list[WindowOutput], writes: list[PartitionWrite]
-    ) -> tuple[list[WindowOutput], list[PartitionWrite]]:
-        """Take back the outputs of partitions whose node could not be reached (their changes
-        rejoin the open windows and go with the next one); the rest were written."""
-        self._abort([o for o in outputs if o.partition in failed], maybe_landed=True)
-        self.counters.partition_writes_failed += len(failed)
-        self.counters.redis_errors += 1
-        now = time.monotonic()
-        if now >= self._next_outage_log:
-            self._next_outage_log = now + OUTAGE_LOG_EVERY_S
-            log.warning("partitions %s not written: their Redis node is unreachable; retried every window, "
-                        "the other partitions go on", sorted(failed))  # fmt: skip
-        return (
-            [o for o in outputs if o.partition not in failed],
-            [w for w in writes if w.partition not in failed],
-        )
-
-    def _abort(self, outputs: list[WindowOutput], maybe_landed: bool) -> None:
-        """Give up on a window write: its seqs are free again (a seq is used only once written)."""
-        streams = self.streams
-        for out in outputs:
-            stream = streams.get(out.pair)
-            if stream is not None:
-                stream.abort_close(maybe_landed)
-
-    def _write_snapshots(self, written: list[PairStream]) -> None:
-        """Periodic snapshots due after this window; best effort (a failed one is due again next time).
-
-        Only of the streams this window just wrote: their books are exactly at the seq the
-        snapshot is labelled with (:meth:`PairStream.due_snapshot` checks it), while another
-        slot's streams are mid-window.
-        """
-        now = self.clock_ns()
-        partitions = self.ownership.partitions
-        writes = []
-        for stream in written:
-            if stream.snap_due:
-                snapshot = stream.due_snapshot(now)
-                part = partitions.get(stream.partition)
-                if snapshot is not None and part is not None:
-                    writes.append(
-                        SnapshotWrite(
-                            stream.pair, stream.partition, part.token, stream.epoch, stream.seq, snapshot
-                        )
-                    )
-        if not writes:
-            return
-        try:
-            stored = self.store.write_snapshots(writes)
-        except redis.RedisError as exc:
-            self.counters.redis_errors += 1
-            log.warning("snapshot write failed (%s); they are due again after the next window", exc)
-            return
-        streams = self.streams
-        for w in writes:
-            if w.pair in stored and w.pair in streams:
-                streams[w.pair].snapshot_written(w.seq)
-        self.counters.snapshots += len(stored)
-
-    def _flush_dead_letters(self, deadline: float | None) -> bool:
-        """Every dead letter confirmed before the offset past it is stored (at-least-once)."""
-        dlq = self.dead_letters
-        assert dlq is not None
-        delay = 0.05
-        while not dlq.flush(1.0):
-            if self.stop_event.wait(delay) or (deadline is not None and time.monotonic() > deadline):
-                return False
-            delay = min(delay * 2, MAX_BACKOFF_S)
-        self.counters.dead_letter_failed = dlq.failed
-        return True
-
-    def _apply_result(
-        self, writes: list[PartitionWrite], outputs: list[WindowOutput], result: WindowResult
-    ) -> list[PairStream]:
-        """Record what Redis took; returns the streams whose windows it wrote."""
-        counters, streams = self.counters, self.streams
-        refused_partitions = set(result.lost)
-        written = []
-        for out in outputs:
-            if out.partition in result.lost:
-                continue
-            stream = streams.get(out.pair)
-            if out.pair in result.refused:
-                held = result.refused[out.pair]
-                if (
-                    not out.delta
-                    or held != (out.epoch, out.seq)
-                    or (stream is not None and stream.unsure == held)
-                ):
-                    refused_partitions.add(out.partition)
-                    continue
-                # Redis holds exactly this write: an earlier attempt whose reply was lost landed
-                # (our epochs are ours alone). It is written, not refused. Unless a write we
-                # gave up on may have put other content there (``unsure``): then it is refused.
-                del result.refused[out.pair]
-            if stream is not None:
-                stream.confirm(out)
-                written.append(stream)
-            if out.delta:
-                counters.deltas += 1
-                counters.published_bytes += len(out.delta)
-            else:
-                counters.state_writes += 1
-            if out.snapshot is not None:
-                counters.snapshots += 1
-        counters.windows += 1
-        if self.marks is not None:
-            for p, count in result.writes.items():
-                self.marks.record(p, self.datasets.get(p, ""), count)
-        stored = self.ownership.accepted(writes, refused_partitions)
-        own = self.ownership.partitions
-        self.source.commit({p: off for p, off in stored.items() if own[p].assigned})
-        for p, owner in result.lost.items():
-            self._partition_lost(p, owner)
-        for pair, position in result.refused.items():
-            self._pair_refused(pair, position)
-        return written
-
-    def _partition_lost(self, p: int, owner: str) -> None:
-        if owner == "":
-            part = self.ownership.partitions.get(p)
-            token = part.token if part is not None else new_token(self.cfg.instance)
-            claim = self._retry("re-claiming a partition", lambda: self.store.claim(token, [p], force=False))
-            if claim is not None and p in claim.offsets:
-                self.datasets.update(claim.datasets)  # a new one if Redis lost everything
-                log.error("partition %d: Redis lost its owner (and likely every stream): re-claimed it; "
-                          "its pairs continue in new epochs", p)  # fmt: skip
-                if part is not None:
-                    part.written = None
-                for stream in [s for s in self.streams.values() if s.partition == p]:
-                    self._restart(stream, None)
-                return
-        part = self.ownership.partitions.get(p)
-        if part is None or part.following:
-            return
-        self.counters.partitions_lost += 1
-        if part.assigned or self.cfg.standby:
-            self.ownership.mark_fenced(p)
-            then = "following it (warm) in case it is given back"
-        else:
-            self.ownership.drop(p)
-            self.source.unfetch([p])
-            then = "forgetting it"
-        log.error("partition %d: fenced, another instance (%s) writes it now; %s", p, owner or "unknown",
-                  then)  # fmt: skip
-
-    def _pair_refused(self, pair: str, position: tuple[str, int] | None) -> None:
-        stream = self.streams.get(pair)
-        if stream is None:
-            return
-        self.counters.pairs_refused += 1
-        log.error("%s: Redis holds %s, not %s as written last (it lost writes); continuing in a new epoch",
-                  pair, position or "nothing", stream.stored)  # fmt: skip
-        self._restart(stream, position)
-
-    def _restart(self, stream: PairStream, replacing: tuple[str, int] | None) -> None:
-        stream.restart_epoch(new_epoch(self.clock_ns()), replacing)
-        self.counters.epochs_started += 1
-
-    # --- loop -----------------------------------------------------------------------
+        return self.windows.write(check, deadline, partitions)
 
     def run(self) -> None:
         """Consume and write windows until :meth:`stop`.
