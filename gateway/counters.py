@@ -34,6 +34,7 @@ HELP: dict[str, str] = {
     "recoveries": "pairs recovered from `since` without a snapshot",
     "recovery_misses": "pairs whose `since` could not be recovered (a snapshot was sent)",
     "recovery_history_reads": "recoveries that had to read md_service's history in Redis",
+    "recovery_snapshot_cheaper": "`since` answered with a snapshot: the replay from history would cost more",
     "answers_cut": "subscribe answers cut short because the client went stale (the rest owed as snapshots)",
     "http_requests": "HTTP requests other than WebSocket upgrades",
     # fan-out

@@ -37,6 +37,21 @@ def plan_replay(
     return [have[seq] for seq in range(since.seq + 1, head.seq + 1)]
 
 
+def replay_costs_more(missing: int, recent: Iterable[Entry], snapshot_bytes: int | None) -> bool:
+    """Whether sending ``missing`` deltas would cost more than one snapshot.
+
+    A client far behind would otherwise make the gateway read, parse and send more bytes
+    than the snapshot it can send instead (which is encoded once per pair and seq and shared
+    by every subscriber of the window): under a reconnect storm those history reads were a
+    sixth of the gateway's time. The deltas' size is that of the recent ones; with no
+    snapshot size known yet, or no recent delta to judge by, the replay is tried.
+    """
+    sizes = [len(raw) for _seq, raw in recent]
+    if not sizes or snapshot_bytes is None:
+        return False
+    return missing * (sum(sizes) / len(sizes)) > snapshot_bytes
+
+
 def chunk_frames(encoded: list[bytes], max_bytes: int) -> list[list[bytes]]:
     """Split messages into runs of at most ``max_bytes`` (a lone larger message is its own run)."""
     runs: list[list[bytes]] = []

@@ -198,6 +198,11 @@ class PairReplica:
             self._verified = (local.epoch, local.seq)
         return local
 
+    @property
+    def snapshot_size(self) -> int | None:
+        """Bytes of the last snapshot encoded (any seq): what a snapshot of this pair costs."""
+        return len(self._snapshot[2]) if self._snapshot is not None else None
+
     def snapshot_bytes(self) -> bytes:
         """The encoded snapshot at the current seq, verified against the stream's checksum.
 

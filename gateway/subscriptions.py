@@ -15,7 +15,7 @@ import logging
 from redis.exceptions import RedisError
 
 from gateway.hub import Hub
-from gateway.recovery import chunk_frames, plan_replay
+from gateway.recovery import chunk_frames, plan_replay, replay_costs_more
 from gateway.session import ClientSession
 from mdcore.codec import encode_ack, pack_frame
 from mdcore.errors import ProtocolError
@@ -64,6 +64,9 @@ async def _gather_recovery(hub: Hub, since: dict[str, StreamPosition]) -> dict[s
         recent = replica.recent
         if recent and recent[0][0] <= pos.seq + 1:
             continue  # memory has everything
+        if replay_costs_more(head.seq - pos.seq, recent, replica.snapshot_size):
+            hub.counters["recovery_snapshot_cheaper"] += 1
+            continue  # a snapshot, encoded once and shared, costs less than this replay
         hub.counters["recovery_history_reads"] += 1
         try:
             found = await hub.link.read_history(pair, pos.epoch, pos.seq)

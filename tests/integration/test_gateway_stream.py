@@ -170,8 +170,9 @@ async def test_one_packed_frame_per_window_shared_by_clients_with_the_same_pairs
 
 
 async def test_since_recovers_from_memory_from_history_and_else_snapshots(infra, prefix, publisher):
-    # Memory keeps 5 deltas per pair; md_service's history (the publisher's) keeps 40.
-    gateway = start_gateway(infra.redis_url, prefix, recent="5")
+    # Memory keeps 2 deltas per pair; md_service's history (the publisher's) keeps 40. A delta
+    # here is ~260 bytes and a snapshot ~1.8 KB: a replay of 4 is cheaper, one of 20 is not.
+    gateway = start_gateway(infra.redis_url, prefix, recent="2")
     pair = "ETH-USD"
     try:
         probe = await Probe.open(gateway.ws_url)
@@ -191,25 +192,30 @@ async def test_since_recovers_from_memory_from_history_and_else_snapshots(infra,
 
         probe_book = probe.books[pair]
         # 1. within the replica's memory
-        r1 = await reconnect_after(3)
-        # 2. beyond memory, within history (read from Redis)
+        r1 = await reconnect_after(2)
+        # 2. beyond memory, within history (read from Redis), cheaper than a snapshot
         probe_book = r1.books[pair]
         await r1.close()
-        r2 = await reconnect_after(20)
-        # 3. beyond history: a snapshot
+        r2 = await reconnect_after(4)
+        # 3. within history, but the replay would cost more bytes than a snapshot: a snapshot
         probe_book = r2.books[pair]
         await r2.close()
-        r3 = await reconnect_after(60)
-        acks = [p.of_type(Ack)[0] for p in (r1, r2, r3)]
-        assert [a.recovered for a in acks] == [True, True, False]
-        assert [len(p.of_type(Snapshot)) for p in (r1, r2, r3)] == [0, 0, 1]
-        assert [k for k, _, _ in r1.kinds] == ["delta"] * 3
-        assert [k for k, _, _ in r2.kinds] == ["delta"] * 20
-        for p in (r1, r2, r3):
+        r3 = await reconnect_after(20)
+        # 4. beyond history: a snapshot
+        probe_book = r3.books[pair]
+        await r3.close()
+        r4 = await reconnect_after(60)
+        acks = [p.of_type(Ack)[0] for p in (r1, r2, r3, r4)]
+        assert [a.recovered for a in acks] == [True, True, False, False]
+        assert [len(p.of_type(Snapshot)) for p in (r1, r2, r3, r4)] == [0, 0, 1, 1]
+        assert [k for k, _, _ in r1.kinds] == ["delta"] * 2
+        assert [k for k, _, _ in r2.kinds] == ["delta"] * 4
+        for p in (r1, r2, r3, r4):
             assert p.books[pair].book == publisher.pairs[pair].book
             await p.close()
         c = counters(gateway)
-        assert c["recoveries"] == 2 and c["recovery_misses"] == 1 and c["recovery_history_reads"] >= 1
+        assert c["recoveries"] == 2 and c["recovery_misses"] == 2 and c["recovery_history_reads"] >= 1
+        assert c["recovery_snapshot_cheaper"] >= 1
     finally:
         gateway.stop()
 

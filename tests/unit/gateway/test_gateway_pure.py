@@ -10,7 +10,7 @@ import pytest
 
 from gateway.counters import Counters, is_documented
 from gateway.limits import Admission, TokenBucket, origin_ok, request_token, token_ok
-from gateway.recovery import chunk_frames, plan_replay
+from gateway.recovery import chunk_frames, plan_replay, replay_costs_more
 from gateway.resp import RespError, RespParser, RespProtocolError, Status, encode_command
 from gateway.wsframe import text_frame
 from mdcore.messages import StreamPosition
@@ -128,6 +128,14 @@ def test_replay_uses_memory_and_history_together_and_refuses_any_hole() -> None:
     assert plan_replay(StreamPosition("e", 12), head, [], max_ahead=5) == []  # slightly ahead
     assert plan_replay(StreamPosition("e", 20), head, [], max_ahead=5) is None
     assert plan_replay(since, None, [entries(1, 10)]) is None  # nothing to recover from
+
+
+def test_a_replay_is_read_only_when_it_costs_fewer_bytes_than_a_snapshot() -> None:
+    recent = [(s, b"x" * 100) for s in range(1, 6)]  # deltas of 100 bytes
+    assert not replay_costs_more(10, recent, 1_000)  # 1,000 bytes: not more than the snapshot
+    assert replay_costs_more(11, recent, 1_000)
+    assert not replay_costs_more(500, recent, None)  # no snapshot size known yet: try the replay
+    assert not replay_costs_more(500, [], 1_000)  # nothing to judge the deltas' size by
 
 
 def test_replay_runs_are_split_by_size() -> None:
