@@ -10,7 +10,10 @@ kill, log tails on failure all come from there).
 
 The cluster is formed from Python (``CLUSTER ADDSLOTSRANGE``/``MEET``/``REPLICATE``) and every
 wait polls the real condition (``CLUSTER INFO``, ``CLUSTER NODES``, ``INFO replication``) with a
-deadline; nothing sleeps in the hope that the cluster has settled.
+deadline; nothing sleeps in the hope that the cluster has settled. The parsing of what nodes say is
+:mod:`bookcast.cluster_view`; this module is one class, the cluster's whole lifecycle (form,
+wait, kill, restart, fail over, move a slot, stop), kept together because each step waits on
+the same view of the nodes under one lock.
 """
 
 from __future__ import annotations
@@ -23,130 +26,33 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 import redis
 from redis.backoff import NoBackoff
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.crc import key_slot
 from redis.retry import Retry
 
+from bookcast.cluster_view import (
+    SLOT_COUNT,
+    ClusterNodeInfo,
+    NodeLine,
+    even_split,
+    merge_ranges,
+    parse_nodes,
+)
 from bookcast.embedded import LOOPBACK, EmbeddedRedis, EmbeddedServerError, free_port
 
-__all__ = ["ClusterNodeInfo", "EmbeddedRedisCluster"]
+__all__ = ["SLOT_COUNT", "ClusterNodeInfo", "EmbeddedRedisCluster"]
 
-SLOT_COUNT = REDIS_CLUSTER_HASH_SLOTS
 _POLL_INTERVAL = 0.05  # seconds between checks of the cluster's state while waiting
 _CLIENT_TIMEOUT = 2.0  # per admin command; a node that takes longer counts as not ready yet
-_UNHEALTHY_FLAGS = frozenset({"fail", "fail?", "handshake", "noaddr"})
 _MIB = 1024 * 1024
-
-Role = Literal["primary", "replica"]
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterNodeInfo:
-    """One node as the live cluster describes it (a snapshot: read ``cluster.nodes`` again).
-
-    ``pid`` is None while the process this cluster started for the node is not running.
-    """
-
-    port: int
-    bus_port: int
-    node_id: str
-    role: Role
-    slots: tuple[tuple[int, int], ...]  # inclusive ranges; empty for replicas
-    primary_id: str | None  # the node it replicates; None for primaries
-    pid: int | None
-    flags: tuple[str, ...]  # CLUSTER NODES flags, e.g. ("master", "fail")
-    config_epoch: int
-
-    @property
-    def address(self) -> str:
-        """``host:port`` for clients."""
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        """True while the node's process runs."""
-        return self.pid is not None
-
-    def owns(self, slot: int) -> bool:
-        """True if this node is a primary serving ``slot``."""
-        return any(lo <= slot <= hi for lo, hi in self.slots)
-
-
-@dataclass(frozen=True, slots=True)
-class _Line:
-    """One parsed line of ``CLUSTER NODES``."""
-
-    node_id: str
-    port: int
-    bus_port: int
-    flags: frozenset[str]
-    primary_id: str | None
-    config_epoch: int
-    connected: bool
-    slots: tuple[tuple[int, int], ...]
-
-    @property
-    def is_primary(self) -> bool:
-        return "master" in self.flags
-
-    @property
-    def healthy(self) -> bool:
-        return not (self.flags & _UNHEALTHY_FLAGS)
-
-
-def _parse_nodes(text: str) -> list[_Line]:
-    """Parse ``CLUSTER NODES`` (one node per line; migrating/importing ``[...]`` entries skipped)."""
-    lines = []
-    for raw in text.splitlines():
-        fields = raw.split()
-        if len(fields) < 8:
-            continue
-        address = fields[1].split(",", 1)[0]  # ip:port@cport[,hostname]
-        host_port, _, bus = address.partition("@")
-        port = host_port.rpartition(":")[2]
-        slots = []
-        for item in fields[8:]:
-            if item.startswith("["):
-                continue
-            lo, _, hi = item.partition("-")
-            slots.append((int(lo), int(hi or lo)))
-        lines.append(
-            _Line(
-                node_id=fields[0],
-                port=int(port or 0),
-                bus_port=int(bus or 0),
-                flags=frozenset(fields[2].split(",")),
-                primary_id=None if fields[3] == "-" else fields[3],
-                config_epoch=int(fields[6]),
-                connected=fields[7] == "connected",
-                slots=tuple(sorted(slots)),
-            )
-        )
-    return lines
-
-
-def _merge(ranges: Iterable[tuple[int, int, str]]) -> tuple[tuple[int, int, str], ...]:
-    """Sorted slot ranges with adjacent ranges of the same owner joined, for comparing views."""
-    merged: list[tuple[int, int, str]] = []
-    for lo, hi, owner in sorted(ranges):
-        if merged and merged[-1][2] == owner and merged[-1][1] + 1 == lo:
-            merged[-1] = (merged[-1][0], hi, owner)
-        else:
-            merged.append((lo, hi, owner))
-    return tuple(merged)
-
-
-def _even_split(primaries: int) -> list[tuple[int, int]]:
-    """The 16384 slots in ``primaries`` contiguous ranges whose sizes differ by at most one."""
-    return [(i * SLOT_COUNT // primaries, (i + 1) * SLOT_COUNT // primaries - 1) for i in range(primaries)]
 
 
 class _ClusterServer(EmbeddedRedis):
@@ -334,7 +240,7 @@ class EmbeddedRedisCluster:
         views = self._views()
         members = self._started_members()
         by_id = {m.node_id: m for m in members}
-        chosen: dict[str, _Line] = {}
+        chosen: dict[str, NodeLine] = {}
         for member in members:
             own = next((ln for ln in views.get(member.port, []) if "myself" in ln.flags), None)
             if own is not None:
@@ -576,7 +482,7 @@ class EmbeddedRedisCluster:
         for epoch, member in enumerate(self._members, start=1):
             # Distinct epochs up front, as redis-cli does: no epoch collisions to resolve later.
             self._cmd(member.port, "CLUSTER", "SET-CONFIG-EPOCH", epoch)
-        for member, (lo, hi) in zip(primaries, _even_split(self.primaries), strict=True):
+        for member, (lo, hi) in zip(primaries, even_split(self.primaries), strict=True):
             self._cmd(member.port, "CLUSTER", "ADDSLOTSRANGE", lo, hi)
         first = self._members[0]
         for member in self._members[1:]:
@@ -608,10 +514,10 @@ class EmbeddedRedisCluster:
             self._cmd(member.port, "CLUSTER", "REPLICATE", primary.node_id)
         self.wait_ok(max(0.0, deadline - time.monotonic()))
 
-    def _view(self, port: int) -> list[_Line]:
-        return _parse_nodes(self._cmd(port, "CLUSTER", "NODES"))
+    def _view(self, port: int) -> list[NodeLine]:
+        return parse_nodes(self._cmd(port, "CLUSTER", "NODES"))
 
-    def _views(self) -> dict[int, list[_Line]]:
+    def _views(self) -> dict[int, list[NodeLine]]:
         """``CLUSTER NODES`` of every running node that answers, by port."""
         views = {}
         for member in self._started_members():
@@ -640,7 +546,7 @@ class EmbeddedRedisCluster:
                     return f"node {member.port} does not know node {other.port}"
                 if not line.healthy or not (line.connected or "myself" in line.flags):
                     return f"node {member.port} sees node {other.port} as {','.join(sorted(line.flags))}"
-            slot_maps[member.port] = _merge(
+            slot_maps[member.port] = merge_ranges(
                 (lo, hi, ln.node_id) for ln in lines if ln.is_primary for lo, hi in ln.slots
             )
             myself = by_id[member.node_id]
