@@ -14,15 +14,13 @@ Ctrl-C/SIGTERM into a clean stop of every child and merges their reports.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import os
 import queue
 import secrets
 import signal
-import sys
 import threading
 import time
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
@@ -34,6 +32,7 @@ from feed_simulator.producer import Plan, make_producer, pump
 from feed_simulator.report import FeedReport, Progress, merge_reports
 from feed_simulator.scenario import SCENARIOS, split_pairs
 from feed_simulator.topic import ensure_topic
+from mdruntime.children import die_with_parent, wait_children_ready
 from mdruntime.logs import setup_logging
 
 log = logging.getLogger("feed_simulator.producer")
@@ -104,6 +103,7 @@ def run_parallel(
                 counters,
                 results,
                 level,
+                os.getpid(),
             ),
             name=f"bookcast-feed-{plan.part}",
             daemon=True,
@@ -120,7 +120,7 @@ def run_parallel(
         child.start()
     reports: dict[int, FeedReport] = {}
     try:
-        _wait_ready(results, children, len(plans))
+        wait_children_ready(results, children, READY_TIMEOUT, "feed process", "feed processes")
         start_at.value = time.monotonic() + START_MARGIN
         go.set()
         progress = Progress(lambda: _totals(counters), cfg.progress_interval, start_at.value)
@@ -165,30 +165,6 @@ def _totals(counters: SynchronizedArray) -> tuple[int, int, int]:
     return sum(values[0::3]), sum(values[1::3]), sum(values[2::3])
 
 
-def _wait_ready(results: Any, children: list[multiprocessing.process.BaseProcess], count: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    ready = 0
-    while ready < count:
-        try:
-            kind, part, payload = results.get(timeout=0.1)
-        except queue.Empty:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {ready} of {count} feed processes got ready") from None
-            if any(not c.is_alive() for c in children):
-                raise RuntimeError("a feed process died while starting; see its output above") from None
-            continue
-        if kind == "error":
-            raise RuntimeError(f"feed process {part} failed to start: {payload}")
-        ready += 1
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel sends SIGTERM to this process if its parent dies (no orphans)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _child(
     cfg: FeedConfig,
     plan: Plan,
@@ -201,9 +177,10 @@ def _child(
     counters: SynchronizedArray,
     results: Any,
     log_level: int,
+    parent_pid: int,
 ) -> None:
     """One generator process: connect, report ready, wait for the start, pump, report."""
-    _die_with_parent()
+    die_with_parent(parent_pid)  # SIGTERM when the parent dies: no orphans
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     setup_logging(f"feed[{plan.part}]", log_level)
     base = 3 * plan.part

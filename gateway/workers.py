@@ -10,7 +10,6 @@ shutdown bound and then kills what is left. Workers die with the supervisor (Lin
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ import time
 from collections.abc import Sequence
 
 from gateway.config import GatewayConfig
+from mdruntime.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
 def die_with_supervisor() -> None:
     """In a worker: exit when the supervisor dies (SIGTERM: a graceful 1001 to our clients)."""
     parent = os.environ.get(SUPERVISOR_ENV)
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 == PR_SET_PDEATHSIG
-    if os.getppid() != int(parent):  # the supervisor died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+    if parent:
+        die_with_parent(int(parent), signal.SIGTERM)
 
 
 class Supervisor:

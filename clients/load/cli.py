@@ -37,6 +37,7 @@ from clients.load.status import StatusPublisher, load_status
 from clients.load.timeline import Timeline
 from clients.load.worker import WorkerPlan, worker_main
 from mdcore.settings import SettingError
+from mdruntime.children import wait_children_ready
 from mdruntime.logs import setup_logging
 
 log = logging.getLogger("clients.load")
@@ -117,7 +118,7 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
     workers = [
         ctx.Process(
             target=worker_main,
-            args=(plan, stop, go, start_at, results, level),
+            args=(plan, stop, go, start_at, results, level, os.getpid()),
             name=f"bookcast-load-{plan.worker}",
             daemon=True,
         )
@@ -133,7 +134,7 @@ def run(cfg: LoadConfig, plans: list[WorkerPlan], stop_requested: Callable[[], b
     )
     timeline = Timeline.open(cfg.timeline) if cfg.timeline else None
     try:
-        _wait_ready(results, workers, len(plans))
+        wait_children_ready(results, workers, READY_TIMEOUT, "load worker", "load workers")
         start_at.value = time.monotonic() + START_MARGIN
         go.set()
         progress = _Progress(cfg, start_at.value, status, timeline)
@@ -305,23 +306,6 @@ class _Progress:
             for name, tally in groups.items():
                 merged.setdefault(name, GroupTally()).add(GroupTally(**tally))
         return merged
-
-
-def _wait_ready(results: Any, workers: list[multiprocessing.process.BaseProcess], count: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    ready = 0
-    while ready < count:
-        try:
-            kind, worker, payload = results.get(timeout=0.1)
-        except queue.Empty:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {ready} of {count} load workers got ready") from None
-            if any(not p.is_alive() for p in workers):
-                raise RuntimeError("a load worker died while starting; see its output above") from None
-            continue
-        if kind == "error":
-            raise RuntimeError(f"load worker {worker} failed to start: {payload}")
-        ready += 1
 
 
 def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:

@@ -13,13 +13,10 @@ totals, with its histograms encoded so the parent can merge them exactly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import random
 import resource
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +29,7 @@ from clients.load.checker import StreamChecker
 from clients.load.connection import LoadConnection, open_connection
 from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters, clear
 from clients.refusal import handshake_refusal
+from mdruntime.children import die_with_parent
 from mdruntime.logs import setup_logging
 
 log = logging.getLogger("clients.load")
@@ -256,16 +254,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _die_with_parent() -> None:
-    """Linux: the kernel sends SIGTERM to this process if its parent dies (no orphans)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def worker_main(plan: WorkerPlan, stop: Any, go: Any, start_at: Any, results: Any, log_level: int) -> None:
+def worker_main(
+    plan: WorkerPlan, stop: Any, go: Any, start_at: Any, results: Any, log_level: int, parent_pid: int
+) -> None:
     """Process entry point (spawned): run the worker on uvloop when available."""
-    _die_with_parent()
+    die_with_parent(parent_pid)  # SIGTERM when the parent dies: no orphans
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     setup_logging(f"load[{plan.worker}]", log_level, with_name=False)
     worker = Worker(plan)
