@@ -151,6 +151,10 @@ class FanOut:
         elif floors is not None:  # nothing pending: whatever comes next is after seq
             floors.pop(pair, None)
 
+    def drop_pending(self, pair: str) -> None:
+        """Forget the pair's deltas not yet written (a reload replaced them with a snapshot)."""
+        self.pending.pop(pair, None)
+
     def flush(self) -> None:
         """Write every pending delta: one frame per group, built once per distinct content."""
         self._scheduled = False

@@ -59,8 +59,7 @@ def _local_stale(hub: Hub, pair: str, now: float) -> StaleReason | None:
     since = replica.not_live_since
     if replica.state is not ReplicaState.NO_DATA and since is not None and now - since >= hub.cfg.stale_s:
         return StaleReason.NOT_LIVE
-    fixed_at = hub.audit_fixed_at.get(pair)
-    if fixed_at is not None and now - fixed_at < 2 * hub.cfg.audit_s:
+    if hub.recently_fixed(pair, now):
         return StaleReason.BEHIND
     return None
 

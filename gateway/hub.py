@@ -168,8 +168,28 @@ class Hub:
         self.replicas.pop(pair, None)
         self._audit_marks.pop(pair, None)
         self.audit_fixed_at.pop(pair, None)
-        self.fanout.pending.pop(pair, None)
+        self.fanout.drop_pending(pair)
         self.link.unsubscribe(pair)
+
+    # --- snapshots owed ------------------------------------------------------------------
+
+    def owe_snapshot(self, session: ClientSession, pair: str) -> None:
+        """``session`` gets the pair's snapshot the moment its replica is live."""
+        self.waiting.setdefault(pair, set()).add(session)
+
+    def take_owed(self, session: ClientSession, pair: str) -> bool:
+        """Whether a snapshot of the pair was owed to ``session``; it is no longer (it went stale:
+        its healing owes it instead)."""
+        waiting = self.waiting.get(pair)
+        if waiting is None or session not in waiting:
+            return False
+        waiting.discard(session)
+        return True
+
+    def recently_fixed(self, pair: str, now: float) -> bool:
+        """Whether an audit found the pair's replica behind in the last two audit periods."""
+        fixed_at = self.audit_fixed_at.get(pair)
+        return fixed_at is not None and now - fixed_at < 2 * self.cfg.audit_s
 
     # --- snapshots -----------------------------------------------------------------------
 
@@ -185,16 +205,15 @@ class Hub:
             return None
         replica = self.replicas.get(pair)
         if replica is None or not replica.live:
-            self.waiting.setdefault(pair, set()).add(session)
+            self.owe_snapshot(session, pair)
             return None
         try:
             data = replica.snapshot_bytes()
         except IntegrityError as exc:
             log.error("%s; reloading the replica", exc)
             self.counters["replica_integrity_errors"] += 1
-            self.waiting.setdefault(pair, set()).add(session)
-            replica.local = None
-            replica.mark_behind()
+            self.owe_snapshot(session, pair)
+            replica.invalidate()
             self.start_catch_up(replica)
             return None
         self.counters["snapshots_sent"] += 1
@@ -245,7 +264,7 @@ class Hub:
         for pair, entries in batch.items():
             replica = self.replicas.get(pair)
             if replica is not None and replica.local is not None and replica.local.epoch is not None:
-                replica.sent = StreamPosition(replica.local.epoch, entries[-1][0])
+                replica.note_sent(StreamPosition(replica.local.epoch, entries[-1][0]))
 
     def _on_live(self, replica: PairReplica, reset: bool) -> None:
         pair = replica.pair
@@ -257,8 +276,8 @@ class Hub:
                 listener.on_reset(pair, replica.local)
         if reset:
             # Deltas still pending are from before the reload; every subscriber gets the new book.
-            self.fanout.pending.pop(pair, None)
-            replica.sent = replica.position
+            self.fanout.drop_pending(pair)
+            replica.note_sent(replica.position)
             targets = list(self.subscribers.get(pair, ()))
             self.waiting.pop(pair, None)
         else:

@@ -114,6 +114,15 @@ class PairReplica:
         if self.not_live_since is None:
             self.not_live_since = self._clock()
 
+    def invalidate(self) -> None:
+        """The book failed its checksum: drop it and catch up (a reload, with snapshots owed)."""
+        self.local = None
+        self.mark_behind()
+
+    def note_sent(self, position: StreamPosition | None) -> None:
+        """How far this pair's deltas went out to the fan-out (what a client going stale saw)."""
+        self.sent = position
+
     def mark_behind(self) -> None:
         """Someone (the audit) knows the stream moved on: catch up even without a new delta."""
         self._leave_live()

@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import OPEN
 
 from gateway.wsframe import text_frame
 from mdcore.messages import StreamPosition
+
+if TYPE_CHECKING:
+    from gateway.fanout import Group
 
 
 class ConnectionHooks(Protocol):
@@ -86,7 +89,7 @@ class ClientSession:
         self.protocol = conn.protocol
         self.transport: asyncio.Transport = conn.transport
         self.pairs: set[str] = set()
-        self.group: Any = None  # gateway.fanout.Group while it receives deltas
+        self.group: Group | None = None  # its fan-out group while it receives deltas (gateway.fanout)
         # per pair, the seq of a snapshot or replay sent while deltas were pending (gateway.fanout)
         self.floors: dict[str, int] | None = None
         self.lagging = False

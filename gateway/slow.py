@@ -37,14 +37,9 @@ class SlowClients:
         session.lag_since = time.monotonic()
         marks = {}
         for pair in session.pairs:
-            waiting = hub.waiting.get(pair)
             replica = hub.replicas.get(pair)
-            if (waiting is not None and session in waiting) or replica is None:
-                marks[pair] = None
-                if waiting is not None:
-                    waiting.discard(session)
-            else:
-                marks[pair] = replica.sent
+            owed = hub.take_owed(session, pair)  # (then its healing owes the snapshot)
+            marks[pair] = None if owed or replica is None else replica.sent
         session.lag_marks = marks
         hub.fanout.leave(session)
         self.stale[session] = None
@@ -69,7 +64,7 @@ class SlowClients:
             replica = hub.replicas.get(pair)
             mark = marks.get(pair)
             if replica is None or not replica.live:
-                hub.waiting.setdefault(pair, set()).add(session)
+                hub.owe_snapshot(session, pair)
             elif mark is None or mark != replica.position:
                 sent += hub.send_snapshot(session, pair)
         hub.counters["slow_conflations"] += 1
