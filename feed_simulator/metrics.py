@@ -2,8 +2,8 @@
 
 The figures are the feed's own, counted from broker confirmations (the same totals as its
 progress lines, :attr:`feed_simulator.report.Progress.latest`), read at scrape time: the
-send loop does not change. The exporter runs in a thread (``prometheus_client``); a port
-already taken is logged and skipped, the feed runs regardless.
+send loop does not change. The exporter runs in a thread (:mod:`mdruntime.metrics_http`);
+a port already taken is logged and skipped, the feed runs regardless.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from feed_simulator.report import Progress
-from mdcore.settings import env_int, env_str
+from mdruntime import metrics_http
+from mdruntime.metrics_http import MetricsConfig, ThreadedExporter
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +25,9 @@ DEFAULT_PORT = 9102
 Totals = Callable[[], tuple[int, int, int] | None]
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT  # 0: no exporter
-
-
 def load_metrics_config(env: Mapping[str, str] = os.environ) -> MetricsConfig:
-    return MetricsConfig(
-        host=env_str(env, "BOOKCAST_METRICS_HOST", "127.0.0.1"),
-        port=env_int(env, "BOOKCAST_FEED_METRICS_PORT", DEFAULT_PORT, 0, 65535),
-    )
+    """``BOOKCAST_FEED_METRICS_PORT`` (0: none), ``BOOKCAST_METRICS_HOST``."""
+    return metrics_http.load_metrics_config(env, "BOOKCAST_FEED_METRICS_PORT", DEFAULT_PORT)
 
 
 def running_totals() -> tuple[int, int, int] | None:
@@ -65,37 +56,11 @@ class FeedCollector:
         )
 
 
-class FeedMetrics:
+class FeedMetrics(ThreadedExporter):
     """Registry and exporter of one feed process."""
 
     def __init__(self, totals: Totals = running_totals) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(FeedCollector(totals))
-        ProcessCollector(registry=self.registry)
-        self._server: Any = None
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-    def serve(self, cfg: MetricsConfig) -> bool:
-        """Start the exporter thread; False (after a warning) if disabled or the port is taken."""
-        if cfg.port <= 0:
-            return False
-        try:
-            self._server, _thread = start_http_server(cfg.port, cfg.host, registry=self.registry)
-        except OSError as exc:
-            log.warning("metrics: cannot listen on %s:%d (%s); running without /metrics", cfg.host, cfg.port,
-                        exc.strerror or exc)  # fmt: skip
-            return False
-        log.info("metrics on http://%s:%d/metrics", cfg.host, self.port)
-        return True
-
-    @property
-    def port(self) -> int | None:
-        return self._server.server_port if self._server is not None else None
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(FeedCollector(totals))
+        ProcessCollector(registry=registry)
+        super().__init__(registry, log)

@@ -15,14 +15,14 @@ skipped: the gateway serves its clients regardless.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -32,15 +32,16 @@ from gateway.freshness import Freshness
 from gateway.health import assess
 from gateway.hub import Hub
 from gateway.pipeline_watch import PipelineWatch
-from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
+from mdcore.latency import LatencyHistogram, delta_times
 from mdcore.local_book import LocalBook
-from mdcore.settings import env_int, env_str
+from mdcore.settings import env_int
+from mdruntime import metrics_http
+from mdruntime.metrics_http import MetricsConfig, labelled_histogram_family, log_cannot_listen, log_serving
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9100
 STAGES = ("close_to_gateway", "exchange_to_gateway")
-_BOUNDS_US = [round(b * 1_000_000) for b in EXPORT_BOUNDS_S]
 
 # exported name (without _total) -> (counter of gateway/counters.py, help)
 COUNTERS: dict[str, tuple[str, str]] = {
@@ -61,25 +62,12 @@ COUNTERS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT  # 0: no exporter
-
-    @property
-    def enabled(self) -> bool:
-        return self.port > 0
-
-
 def load_metrics_config(env: Mapping[str, str] = os.environ) -> MetricsConfig:
     """``BOOKCAST_GATEWAY_METRICS_PORT`` (plus the worker's index), ``BOOKCAST_METRICS_HOST``."""
-    port = env_int(env, "BOOKCAST_GATEWAY_METRICS_PORT", DEFAULT_PORT, 0, 65535)
+    cfg = metrics_http.load_metrics_config(env, "BOOKCAST_GATEWAY_METRICS_PORT", DEFAULT_PORT)
     worker = env_int(env, "BOOKCAST_GATEWAY_WORKER", 0, 0, 1024)
-    if port and port + worker > 65535:
-        port = 0
-    return MetricsConfig(
-        host=env_str(env, "BOOKCAST_METRICS_HOST", "127.0.0.1"), port=port + worker if port else 0
-    )
+    port = cfg.port + worker if cfg.port and cfg.port + worker <= 65535 else 0
+    return dataclasses.replace(cfg, port=port)
 
 
 class LatencyListener:
@@ -104,19 +92,6 @@ class LatencyListener:
 
     def on_reset(self, pair: str, local: LocalBook) -> None:
         """A reload sends snapshots, not deltas: nothing to time."""
-
-
-def histogram_family(
-    name: str, documentation: str, label: str, histograms: Mapping[str, LatencyHistogram]
-) -> HistogramMetricFamily:
-    """Prometheus histograms (seconds) read from :class:`LatencyHistogram` counts."""
-    family = HistogramMetricFamily(name, documentation, labels=[label])
-    for value, hist in histograms.items():
-        cumulative = hist.cumulative(_BOUNDS_US)
-        buckets = [(repr(b), float(n)) for b, n in zip(EXPORT_BOUNDS_S, cumulative, strict=True)]
-        buckets.append(("+Inf", float(hist.count)))
-        family.add_metric([value], buckets, hist.sum_us / 1_000_000)
-    return family
 
 
 def freshness_families(hub: Hub, watch: PipelineWatch | None) -> Iterator[Metric]:
@@ -218,7 +193,7 @@ class GatewayCollector:
         yield closes
         yield every
         yield from freshness_families(hub, self.watch)
-        yield histogram_family(
+        yield labelled_histogram_family(
             "bookcast_gateway_latency_seconds",
             "latency of each applied delta at this gateway, by stage (window close or exchange time → here)",
             "stage",
@@ -272,10 +247,9 @@ class GatewayMetrics:
                 refuse, cfg.host, cfg.port, process_request=process_request, server_header="bookcast"
             )
         except OSError as exc:
-            log.warning("metrics: cannot listen on %s:%d (%s); running without /metrics", cfg.host, cfg.port,
-                        exc.strerror or exc)  # fmt: skip
+            log_cannot_listen(log, cfg, exc)
             return None
-        log.info("metrics on http://%s:%d/metrics", cfg.host, cfg.port)
+        log_serving(log, cfg.host, cfg.port)
         return self.server
 
     async def close(self) -> None:

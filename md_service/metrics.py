@@ -13,7 +13,7 @@ every delta carries:
 The consumer lag is read with ``get_watermark_offsets(cached=True)``: the high watermark
 that came with the last fetch. (Asking the broker — ``cached=False`` — is wrong on Tansu,
 which answers with the last batch's base offset.) The exporter runs in a thread of its
-own (``prometheus_client``); a port already taken is logged and skipped.
+own (:mod:`mdruntime.metrics_http`); a port already taken is logged and skipped.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from md_service.redis_store import RedisStore
 from md_service.window_script import PartitionWrite, WindowResult
-from mdcore.latency import EXPORT_BOUNDS_S, LatencyHistogram, delta_times
-from mdcore.settings import env_int, env_str
+from mdcore.latency import LatencyHistogram, delta_times
+from mdruntime import metrics_http
+from mdruntime.metrics_http import MetricsConfig, ThreadedExporter, histogram_family
 
 if TYPE_CHECKING:
     from md_service.kafka_link import KafkaLink
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9101
 STAGES = ("exchange_to_close", "close_to_publish")
-_BOUNDS_US = [round(b * 1_000_000) for b in EXPORT_BOUNDS_S]
 
 # exported name (without _total) -> (MdCounters attribute, help)
 COUNTERS: dict[str, tuple[str, str]] = {
@@ -78,17 +77,9 @@ OUTCOMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_PORT  # 0: no exporter
-
-
 def load_metrics_config(env: Mapping[str, str] = os.environ) -> MetricsConfig:
-    return MetricsConfig(
-        host=env_str(env, "BOOKCAST_METRICS_HOST", "127.0.0.1"),
-        port=env_int(env, "BOOKCAST_MD_METRICS_PORT", DEFAULT_PORT, 0, 65535),
-    )
+    """``BOOKCAST_MD_METRICS_PORT`` (0: none), ``BOOKCAST_METRICS_HOST``."""
+    return metrics_http.load_metrics_config(env, "BOOKCAST_MD_METRICS_PORT", DEFAULT_PORT)
 
 
 class WindowLatency:
@@ -161,13 +152,6 @@ def owned_partitions(service: MdService) -> list[int]:
     return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.following)
 
 
-def histogram_family(name: str, documentation: str, histogram: LatencyHistogram) -> HistogramMetricFamily:
-    cumulative = histogram.cumulative(_BOUNDS_US)
-    buckets = [(repr(b), float(n)) for b, n in zip(EXPORT_BOUNDS_S, cumulative, strict=True)]
-    buckets.append(("+Inf", float(histogram.count)))
-    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=histogram.sum_us / 1e6)
-
-
 class MdCollector:
     """Reads the service at scrape time; docs/observability.md lists every name."""
 
@@ -230,15 +214,15 @@ class MdCollector:
         )
 
 
-class MdMetrics:
+class MdMetrics(ThreadedExporter):
     """Registry and exporter of one md_service process."""
 
     def __init__(self, latency: WindowLatency | None = None) -> None:
         self.latency = latency or WindowLatency()
-        self.registry = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self.registry)
+        registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=registry)
+        super().__init__(registry, log)
         self._bound = False
-        self._server: Any = None
 
     def bind(self, service: MdService) -> MdMetrics:
         """Export ``service``'s figures (once; the service is built after its metered store)."""
@@ -246,30 +230,3 @@ class MdMetrics:
             self.registry.register(MdCollector(service, self.latency))
             self._bound = True
         return self
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-    def serve(self, cfg: MetricsConfig) -> bool:
-        """Start the exporter thread; False (after a warning) if disabled or the port is taken."""
-        if cfg.port <= 0:
-            return False
-        try:
-            self._server, _thread = start_http_server(cfg.port, cfg.host, registry=self.registry)
-        except OSError as exc:
-            log.warning("metrics: cannot listen on %s:%d (%s); running without /metrics", cfg.host, cfg.port,
-                        exc.strerror or exc)  # fmt: skip
-            return False
-        log.info("metrics on http://%s:%d/metrics", cfg.host, self.port)
-        return True
-
-    @property
-    def port(self) -> int | None:
-        """The exporter's port (the real one when ``cfg.port`` asked for any), None if not serving."""
-        return self._server.server_port if self._server is not None else None
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
