@@ -25,14 +25,11 @@ from mdcore.settings import env_float
 from mdcore.status_bus import (
     DEFAULT_INTERVAL_S,
     STATUS_VERSION,
-    encode_status,
-    index_key,
     latency_block,
     rates,
-    status_key,
-    ttl_ms,
 )
 from mdruntime.redis_connect import redis_client
+from mdruntime.status_bus import write_status
 
 if TYPE_CHECKING:
     from md_service.service import MdService
@@ -148,14 +145,7 @@ class StatusPublisher:
 
     def publish_once(self) -> None:
         status = self.build()
-        key = status_key(self.prefix, "md", str(status["id"]))
-        ttl = ttl_ms(self.cfg.interval_s)
-        now_ms = time.time_ns() // 1_000_000
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, encode_status(status), px=ttl)
-        pipe.zadd(index_key(self.prefix), {key: now_ms + ttl})
-        pipe.zremrangebyscore(index_key(self.prefix), "-inf", now_ms)
-        pipe.execute()
+        write_status(self.client, self.prefix, "md", str(status["id"]), status, self.cfg.interval_s)
         self.published += 1
 
     def _run(self) -> None:

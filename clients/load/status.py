@@ -23,14 +23,11 @@ from clients.load.stats import Latencies, LoadCounters
 from mdcore.latency import LatencyHistogram
 from mdcore.status_bus import (
     STATUS_VERSION,
-    encode_status,
-    index_key,
     latency_block,
     rates,
-    status_key,
-    ttl_ms,
 )
 from mdruntime.redis_connect import redis_client
+from mdruntime.status_bus import write_status
 
 log = logging.getLogger("clients.load")
 
@@ -104,15 +101,8 @@ class StatusPublisher:
     def publish(self, status: dict[str, Any]) -> None:
         if time.monotonic() < self._retry_at:
             return
-        key = status_key(self.prefix, "load", self.instance)
-        ttl = ttl_ms(self.interval_s)
-        now_ms = time.time_ns() // 1_000_000
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.set(key, encode_status(status), px=ttl)
-            pipe.zadd(index_key(self.prefix), {key: now_ms + ttl})
-            pipe.zremrangebyscore(index_key(self.prefix), "-inf", now_ms)
-            pipe.execute()
+            write_status(self.client, self.prefix, "load", self.instance, status, self.interval_s)
         except (redis.RedisError, OSError) as exc:
             self.errors += 1
             self._retry_at = time.monotonic() + RETRY_AFTER_S

@@ -42,11 +42,9 @@ from mdcore.settings import env_float
 from mdcore.status_bus import (
     DEFAULT_INTERVAL_S,
     decode_status,
-    encode_status,
     index_key,
-    status_key,
-    ttl_ms,
 )
+from mdruntime.status_bus import write_status_async
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +167,7 @@ class Dashboard:
 
     async def _publish(self, status: dict[str, Any]) -> None:
         client = self.hub.link.client
-        key, index = status_key(self.prefix, "gateway", self.instance), index_key(self.prefix)
-        ttl = ttl_ms(self.interval_s)
-        now_ms = time.time_ns() // 1_000_000
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.set(key, encode_status(status), px=ttl)
-            pipe.zadd(index, {key: now_ms + ttl})
-            pipe.zremrangebyscore(index, "-inf", now_ms)
-            await pipe.execute()
+        await write_status_async(client, self.prefix, "gateway", self.instance, status, self.interval_s)
 
     async def _read_statuses(self) -> list[dict[str, Any]]:
         client = self.hub.link.client
