@@ -38,6 +38,7 @@ from md_service.pair_stream import EventOutcome, PairStream, new_epoch
 from mdcore.errors import InvalidEventError
 from mdcore.events import parse_event
 from mdcore.local_book import LocalBook
+from mdcore.messages import StreamPosition
 from mdcore.redis_layout import StoredState
 from mdruntime.log_throttle import LogThrottle
 
@@ -191,12 +192,12 @@ class Intake:
             )
             self.ownership.add_stream(stream)
             if part.behind:  # Redis lost writes of this partition: clients may hold later seqs
-                stream.restart_epoch(new_epoch(self.clock_ns()), (state.epoch, state.seq))
+                stream.restart_epoch(new_epoch(self.clock_ns()), StreamPosition(state.epoch, state.seq))
                 self.counters.epochs_started += 1
             log.info("%s: resumed epoch %s at seq %d (xseq %d)%s", pair, state.epoch, state.seq, state.xseq,
                      f"; continuing in epoch {stream.epoch}" if part.behind else "")  # fmt: skip
             return stream
-        replacing = (state.epoch, state.seq) if state is not None else None
+        replacing = StreamPosition(state.epoch, state.seq) if state is not None else None
         if xseq > 1 and not part.rewound:
             # Redis has no usable stream for a pair whose earlier events this partition holds:
             # read the partition again from the start (the other pairs skip what they applied).

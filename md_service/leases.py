@@ -30,6 +30,7 @@ from md_service.handover import continue_warm, why_cold
 from md_service.ownership import ADOPTED, new_token, token_kind
 from md_service.pair_stream import PairStream, new_epoch
 from md_service.takeover import RELEASED, OwnerView, TakeoverWatch, is_released
+from mdcore.messages import StreamPosition
 
 if TYPE_CHECKING:
     from md_service.service import MdService
@@ -284,7 +285,7 @@ class Leases:
             part.rewound = True
             s.counters.replays += 1
             if state is not None:
-                s.ownership.replacing[pair] = (state.epoch, state.seq)
+                s.ownership.replacing[pair] = StreamPosition(state.epoch, state.seq)
         return start
 
     def forget(self, partitions: Collection[int]) -> None:

@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from md_service.pair_stream import PairStream, Position, WindowOutput
+from md_service.pair_stream import PairStream, WindowOutput
 from md_service.window_script import PartitionWrite
+from mdcore.messages import StreamPosition
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Ownership:
     def __init__(self) -> None:
         self.partitions: dict[int, OwnedPartition] = {}
         self.streams: dict[str, PairStream] = {}
-        self.replacing: dict[str, Position] = {}  # pairs whose unusable stored stream a new epoch replaces
+        self.replacing: dict[
+            str, StreamPosition
+        ] = {}  # pairs whose unusable stored stream a new epoch replaces
 
     def own(self, numbers: Iterable[int], token: str, assigned: bool = True) -> None:
         """Write ``numbers`` from scratch under ``token`` (their streams are restored next)."""

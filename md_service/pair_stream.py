@@ -30,7 +30,7 @@ from mdcore.coalesce import WindowChanges
 from mdcore.codec import encode_delta, encode_snapshot
 from mdcore.events import Change
 from mdcore.instruments import Instrument, instrument
-from mdcore.messages import Delta, Snapshot
+from mdcore.messages import Delta, Snapshot, StreamPosition
 from mdcore.wire_format import WireLevel, wire_format
 
 MAX_MISSING_RANGES = 32  # remembered exchange gaps per pair, to tell a late event from a duplicate
@@ -46,9 +46,6 @@ class EventOutcome(Enum):
 def new_epoch(now_ns: int) -> str:
     """A fresh epoch: creation time in ms (so epochs sort by age) plus randomness."""
     return f"{now_ns // 1_000_000}-{secrets.token_hex(3)}"
-
-
-Position = tuple[str, int]  # (epoch, seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +64,7 @@ class WindowOutput:
     xseq: int
     delta: bytes
     snapshot: bytes | None  # a full snapshot at ``seq`` when one is due, else None
-    expect: Position | None
+    expect: StreamPosition | None
 
 
 class PairStream:
@@ -104,7 +101,7 @@ class PairStream:
         book: OrderBook | None = None,
         snap_seq: int | None = None,
         partition: int = 0,
-        stored: Position | None = None,
+        stored: StreamPosition | None = None,
     ) -> None:
         self.pair = pair
         self.key = pair.encode()  # the Kafka key its events must carry
@@ -126,14 +123,14 @@ class PairStream:
         # what the last close changed, so an unwritten close can be undone (abort_close)
         self._undo: tuple[WindowChanges, int, int | None, bool, bool] | None = None
         # a position an undone write may have reached Redis with, with other content than ours
-        self.unsure: Position | None = None
+        self.unsure: StreamPosition | None = None
 
     @classmethod
     def restored(
         cls, pair: str, partition: int, epoch: str, seq: int, xseq: int, snap_seq: int, book: OrderBook
     ) -> PairStream:
         """The stream exactly as Redis stores it."""
-        return cls(pair, epoch, seq, xseq, book, snap_seq, partition, stored=(epoch, seq))
+        return cls(pair, epoch, seq, xseq, book, snap_seq, partition, stored=StreamPosition(epoch, seq))
 
     # --- events -------------------------------------------------------------------
 
@@ -232,7 +229,7 @@ class PairStream:
 
     def confirm(self, out: WindowOutput) -> None:
         """Redis accepted ``out``: it now holds this position."""
-        self.stored = (out.epoch, out.seq)
+        self.stored = StreamPosition(out.epoch, out.seq)
         self.stored_xseq = out.xseq
         self.unsure = None
         self._undo = None
@@ -251,7 +248,7 @@ class PairStream:
         window, seq, snap_seq, snap_due, full_next = self._undo
         self._undo = None
         if maybe_landed and self.seq != seq:
-            self.unsure = (self.epoch, self.seq)
+            self.unsure = StreamPosition(self.epoch, self.seq)
         window.absorb(self.window)
         self.window = window
         self.seq, self.snap_seq, self.snap_due, self.full_next = seq, snap_seq, snap_due, full_next
@@ -275,7 +272,7 @@ class PairStream:
         self.book = stored
         self.window = window
         self.epoch, self.seq, self.snap_seq = epoch, seq, snap_seq
-        self.stored, self.stored_xseq = (epoch, seq), xseq
+        self.stored, self.stored_xseq = StreamPosition(epoch, seq), xseq
         self.full_next = self.snap_due = False
         self.unsure = None
         self._undo = None
@@ -286,7 +283,7 @@ class PairStream:
             self.window = WindowChanges()
         self._undo = None
 
-    def restart_epoch(self, epoch: str, replacing: Position | None) -> None:
+    def restart_epoch(self, epoch: str, replacing: StreamPosition | None) -> None:
         """Continue the (correct) book in a new stream; its first delta carries the whole book.
 
         ``replacing`` is what Redis holds now (None: nothing), which the next write replaces.

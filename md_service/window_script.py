@@ -36,7 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from md_service.pair_stream import Position, WindowOutput
+from md_service.pair_stream import WindowOutput
+from mdcore.messages import StreamPosition
 from mdcore.redis_layout import RedisLayout
 
 # The script hard-codes the history field 'd' (mdcore.redis_layout.DELTA_FIELD).
@@ -168,7 +169,7 @@ class WindowResult:
     """Which partitions were lost to another owner, which pairs were refused, the write counters."""
 
     lost: dict[int, str]  # partition -> the owner token Redis holds ("" = none: Redis lost it)
-    refused: dict[str, Position | None]  # pair -> the position Redis holds (None: no state)
+    refused: dict[str, StreamPosition | None]  # pair -> the position Redis holds (None: no state)
     writes: dict[int, int] = field(default_factory=dict)  # owned partition -> its write counter now
     # partitions not written because their Redis node could not be reached (cluster): retried
     # with the next window, while the partitions on healthy nodes went on
@@ -214,10 +215,10 @@ def parse_result(reply: Sequence[Sequence[Any]]) -> WindowResult:
     """The script's reply as a :class:`WindowResult`."""
     lost_flat, refused_flat, writes_flat = reply
     lost = {int(lost_flat[i]): lost_flat[i + 1].decode() for i in range(0, len(lost_flat), 2)}
-    refused: dict[str, Position | None] = {}
+    refused: dict[str, StreamPosition | None] = {}
     for i in range(0, len(refused_flat), 3):
         epoch, seq = refused_flat[i + 1].decode(), refused_flat[i + 2]
-        refused[refused_flat[i].decode()] = (epoch, int(seq) if seq else 0) if epoch else None
+        refused[refused_flat[i].decode()] = StreamPosition(epoch, int(seq) if seq else 0) if epoch else None
     writes = {int(writes_flat[i]): int(writes_flat[i + 1]) for i in range(0, len(writes_flat), 2)}
     return WindowResult(lost, refused, writes)
 

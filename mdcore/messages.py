@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 WireLevels = Sequence[Sequence[str]]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamPosition:
-    """Where a client's book stands in a pair's stream."""
+class StreamPosition(NamedTuple):
+    """Where a book stands in a pair's stream: a client's, a replica's, or what Redis holds.
+
+    A named tuple, so md_service's ``(epoch, seq)`` bookkeeping and the protocol's positions
+    are one type (the wire form is always written field by field, :mod:`mdcore.codec`).
+    """
 
     epoch: str
     seq: int
