@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 
 from gateway.binance.dialect import BinanceDialect, BookUnavailableError
 from gateway.hub import Hub
-from mdcore.codec import decode_delta
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
+from mdcore.messages import Delta
 
 
 class HubDialectPort:
@@ -57,9 +57,9 @@ class HubDialectPort:
 
     # --- hub listener ----------------------------------------------------------------------
 
-    def on_delta(self, pair: str, raw: bytes) -> None:
+    def on_delta(self, pair: str, delta: Delta) -> None:
         if self.dialect is not None and pair in self._wanted:
-            self.dialect.on_delta(pair, decode_delta(raw))
+            self.dialect.on_delta(pair, delta)
 
     def on_reset(self, pair: str, local: LocalBook) -> None:
         if self.dialect is not None and pair in self._wanted:

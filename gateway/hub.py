@@ -28,7 +28,7 @@ from gateway.store import BookStore, StoreFactory
 from gateway.store_factory import open_store
 from mdcore.errors import DecodeError, IntegrityError
 from mdcore.local_book import LocalBook
-from mdcore.messages import StreamPosition
+from mdcore.messages import Delta, StreamPosition
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ MAX_RETRY_S = 10.0
 class StreamListener(Protocol):
     """Another consumer of the replicas' streams (a protocol dialect, see gateway.dialect_port)."""
 
-    def on_delta(self, pair: str, raw: bytes) -> None: ...
+    def on_delta(self, pair: str, delta: Delta) -> None:
+        """``delta`` was applied to the pair's replica (in order, gap-free); decoded once, here."""
+
     def on_reset(self, pair: str, local: LocalBook) -> None: ...
 
 
@@ -253,11 +255,11 @@ class Hub:
             self.counters["replica_gaps"] += replica.gaps - gaps
             self.start_catch_up(replica)
 
-    def _on_delta(self, replica: PairReplica, seq: int, raw: bytes) -> None:
+    def _on_delta(self, replica: PairReplica, delta: Delta, raw: bytes) -> None:
         self.counters["deltas_in"] += 1
-        self.fanout.queue(replica.pair, seq, raw)
+        self.fanout.queue(replica.pair, delta.seq, raw)
         for listener in self.listeners:
-            listener.on_delta(replica.pair, raw)
+            listener.on_delta(replica.pair, delta)
 
     def _on_batch(self, batch: dict[str, list[tuple[int, bytes]]]) -> None:
         """Remember how far each pair's deltas went out (what a client going stale has seen)."""

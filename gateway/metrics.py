@@ -32,8 +32,9 @@ from gateway.freshness import Freshness
 from gateway.health import assess
 from gateway.hub import Hub
 from gateway.pipeline_watch import PipelineWatch
-from mdcore.latency import LatencyHistogram, delta_times
+from mdcore.latency import LatencyHistogram
 from mdcore.local_book import LocalBook
+from mdcore.messages import Delta
 from mdcore.settings import env_int
 from mdruntime import metrics_http
 from mdruntime.metrics_http import MetricsConfig, labelled_histogram_family, log_cannot_listen, log_serving
@@ -78,17 +79,11 @@ class LatencyListener:
         self._close = self.histograms["close_to_gateway"]
         self._exchange = self.histograms["exchange_to_gateway"]
         self._clock_ns = clock_ns
-        self.undecodable = 0
 
-    def on_delta(self, pair: str, raw: bytes) -> None:
+    def on_delta(self, pair: str, delta: Delta) -> None:
         now = self._clock_ns()  # type: ignore[operator]
-        try:
-            ts, xts = delta_times(raw)
-        except ValueError:
-            self.undecodable += 1
-            return
-        self._close.record((now - ts) // 1000)
-        self._exchange.record((now - xts) // 1000)
+        self._close.record((now - delta.ts) // 1000)
+        self._exchange.record((now - delta.xts) // 1000)
 
     def on_reset(self, pair: str, local: LocalBook) -> None:
         """A reload sends snapshots, not deltas: nothing to time."""

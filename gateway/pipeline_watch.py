@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from gateway.freshness import ArrivalGaps, PipelineState
 from gateway.hub import Hub
 from mdcore.local_book import LocalBook
+from mdcore.messages import Delta
 from mdcore.status_bus import decode_status, index_key, status_key
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class PipelineWatch:
             self.hub.listeners.append(self)
         return self
 
-    def on_delta(self, pair: str, raw: bytes) -> None:
+    def on_delta(self, pair: str, delta: Delta) -> None:
         self.gaps.record(pair, self.clock())
 
     def on_reset(self, pair: str, local: LocalBook) -> None:

@@ -107,7 +107,7 @@ class PairReplica:
         local.apply_delta(delta, verify=False)  # verified when a snapshot is built
         self.recent.append((delta.seq, raw))
         self.last_update = self._clock()
-        self._on_delta(self, delta.seq, raw)
+        self._on_delta(self, delta, raw)
 
     def _leave_live(self) -> None:
         self.state = ReplicaState.LOADING

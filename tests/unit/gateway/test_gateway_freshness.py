@@ -18,8 +18,11 @@ from gateway.memory_store import MemoryStreams
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline_watch import PipelineWatch
 from gateway.replica import PairReplica, ReplicaState
+from mdcore.messages import Delta
 
 MD_UP = {"v": 1, "kind": "md", "id": "md-1", "kafka": "up", "redis": "up"}
+
+DELTA = Delta("BTC-USD", "e1", 1, 0, 0, [], [], 0)  # what arrived does not matter to the rhythm
 
 
 def test_arrival_gaps_learn_a_pairs_usual_rhythm_and_merge_bursts() -> None:
@@ -103,7 +106,7 @@ def feed(watch: PipelineWatch, clock: Clock, pairs: list[str], gaps: int = 20, e
     for _ in range(gaps):
         clock.now += every_s
         for pair in pairs:
-            watch.on_delta(pair, b"")
+            watch.on_delta(pair, DELTA)
 
 
 def test_one_broken_pair_degrades_only_itself_most_broken_make_the_gateway_unready() -> None:

@@ -6,9 +6,10 @@ import pytest
 from md_service_free_fixtures import Stream
 
 from gateway.replica import PairReplica, ReplicaState
-from mdcore.codec import decode_snapshot
+from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
+from mdcore.messages import Delta
 
 PAIR = "ETH-USD"
 
@@ -19,10 +20,11 @@ class Recorder:
         self.lives: list[bool] = []
         self.events: list[str] = []
 
-    def on_delta(self, replica: PairReplica, seq: int, raw: bytes) -> None:
-        assert replica.local is not None and replica.local.seq == seq
-        self.fanned.append(seq)
-        self.events.append(f"delta {seq}")
+    def on_delta(self, replica: PairReplica, delta: Delta, raw: bytes) -> None:
+        assert replica.local is not None and replica.local.seq == delta.seq
+        assert decode_delta(raw) == delta  # the bytes to fan out are the delta applied
+        self.fanned.append(delta.seq)
+        self.events.append(f"delta {delta.seq}")
 
     def on_live(self, replica: PairReplica, reset: bool) -> None:
         self.lives.append(reset)
