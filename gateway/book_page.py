@@ -10,7 +10,6 @@ Origin allowlist applies to it as to everyone.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -18,11 +17,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from gateway.routes import ProcessRequest, Route, under
+
 PAGE_PATH = "/book"
 SCRIPT_PATH = "/book/book_page.js"
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None]]
 
 
 def _asset(name: str) -> bytes:
@@ -60,16 +58,13 @@ class BookPage:
         return None
 
 
-def with_book_page(handler: Handler, process_request: ProcessRequest) -> tuple[Handler, ProcessRequest]:
-    """The gateway's handler and ``process_request`` with ``/book`` answered first."""
+def book_page_route(otherwise: ProcessRequest) -> Route:
+    """``/book`` and ``/book/<PAIR>`` for the gateway's route table; a path under ``/book`` that
+    is no page goes to ``otherwise`` (the native REST answers, which say 404)."""
     page = BookPage()
 
-    async def routed_request(conn: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if path == PAGE_PATH or path.startswith(PAGE_PATH + "/"):
-            answer = page.answer(path)
-            if answer is not None:
-                return answer
-        return await process_request(conn, request)
+    async def answer(conn: ServerConnection, request: Request) -> Response | None:
+        found = page.answer(urlsplit(request.path).path)
+        return found if found is not None else await otherwise(conn, request)
 
-    return handler, routed_request
+    return Route("book page", under(PAGE_PATH), answer)

@@ -15,15 +15,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import Server, serve
+from websockets.http11 import Response
 
 from gateway.binance.config import BinanceConfig, load_binance_config
 from gateway.binance.dialect import BinanceDialect
 from gateway.binance.gate import BinanceGate
-from gateway.book_page import with_book_page
+from gateway.book_page import book_page_route
 from gateway.config import GatewayConfig
-from gateway.dashboard.service import Dashboard, load_dashboard_config, with_dashboard
+from gateway.dashboard.service import Dashboard, dashboard_routes, load_dashboard_config
 from gateway.dialect_port import HubDialectPort
 from gateway.gc_policy import GcPolicy
 from gateway.handler import LimitedConnection, serve_client
@@ -33,6 +33,7 @@ from gateway.limits import Admission
 from gateway.loop_lag import watch_loop_lag
 from gateway.metrics import GatewayMetrics, load_metrics_config
 from gateway.pipeline_watch import PipelineWatch
+from gateway.routes import Route, Router
 from gateway.session import ClientSession, GatewayConnection
 from gateway.slow import SlowClients
 from gateway.store_factory import detect_cluster
@@ -66,24 +67,19 @@ async def _every(period: float, job: object) -> None:
         await job()  # type: ignore[operator]
 
 
-def _routes(
-    hub: Hub, slow: SlowClients, http_api: HttpApi, gate: BinanceGate | None
-) -> tuple[Callable[..., Awaitable[None]], Callable[..., Awaitable[Response | None]]]:
-    """The connection handler and ``process_request`` of the shared port: native, or a dialect's."""
-    dialect = gate.dialect if gate is not None else None
+def _route_table(
+    hub: Hub, slow: SlowClients, http_api: HttpApi, gate: BinanceGate | None, dashboard: Dashboard
+) -> Router:
+    """Every path of the main port, first match wins (gateway.routes); the native protocol last."""
 
-    async def handler(conn: GatewayConnection) -> None:
-        if dialect is not None and conn.request is not None and dialect.matches(conn.request.path):
-            await dialect.serve(conn)
-        else:
-            await serve_client(hub, slow, conn)
+    async def native(conn: GatewayConnection) -> None:
+        await serve_client(hub, slow, conn)
 
-    async def process_request(conn: ServerConnection, request: Request) -> Response | None:
-        if gate is None or not gate.dialect.matches(request.path):
-            return await http_api(conn, request)
-        return await gate.process_request(conn, request)  # the same token and limits as /ws, /snapshot
-
-    return handler, process_request
+    routes = [book_page_route(http_api), *dashboard_routes(dashboard, http_api.admit)]
+    if gate is not None:  # the Binance dialect on the main port: the same token and limits as /ws
+        routes.append(Route("binance", gate.dialect.matches, gate.process_request, gate.dialect.serve))
+    routes.append(Route("native", lambda _path: True, http_api, native))
+    return Router(routes)
 
 
 async def run_gateway(
@@ -115,10 +111,8 @@ async def run_gateway(
     metrics = GatewayMetrics(hub, watch=watch).attach()
     dashboard = Dashboard(hub, metrics.latency, load_dashboard_config())
     # On a port of its own the dialect may use Binance's bare paths: the main port keeps /ws.
-    handler, process_request = with_dashboard(
-        dashboard, http_api.admit, *_routes(hub, slow, http_api, gate if binance.port is None else None)
-    )
-    handler, process_request = with_book_page(handler, process_request)  # /book: the live order-book page
+    router = _route_table(hub, slow, http_api, gate if binance.port is None else None, dashboard)
+    handler, process_request = router.handler, router.process_request
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -35,8 +35,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from gateway.dashboard.aggregate import combine, gateway_status
+from gateway.http_api import DuplicateHeaderError, duplicate_header_response, single_header
 from gateway.hub import Hub
 from gateway.metrics import LatencyListener
+from gateway.routes import Route, exact
 from mdcore.latency import IntervalReader
 from mdcore.settings import env_float
 from mdcore.status_bus import (
@@ -199,36 +201,31 @@ class Dashboard:
         self.viewers.clear()
 
 
-Handler = Callable[[ServerConnection], Awaitable[None]]
-ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None]]
 Admit = Callable[[ServerConnection, Request, str], Response | None]
 
 
-def with_dashboard(
-    dashboard: Dashboard, admit: Admit, handler: Handler, process_request: ProcessRequest
-) -> tuple[Handler, ProcessRequest]:
-    """The gateway's connection handler and ``process_request`` with ``/dashboard`` routed first.
+def dashboard_routes(dashboard: Dashboard, admit: Admit) -> list[Route]:
+    """``/dashboard`` (the page) and ``/dashboard/ws`` (its live feed), for the gateway's route table.
 
     ``/dashboard/ws`` goes through ``admit`` like ``/ws`` (token, Origin, connection limits).
     """
 
-    async def routed_handler(conn: ServerConnection) -> None:
-        if conn.request is not None and urlsplit(conn.request.path).path == WS_PATH:
-            await dashboard.serve_viewer(conn)
-        else:
-            await handler(conn)
+    async def page(conn: ServerConnection, request: Request) -> Response | None:
+        return dashboard.page()
 
-    async def routed_request(conn: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        if url.path == PAGE_PATH:
-            return dashboard.page()
-        if url.path == WS_PATH:
-            if request.headers.get("Upgrade", "").lower() != "websocket":
-                return _text(426, "Upgrade Required", f"{WS_PATH} is a WebSocket endpoint\n")
-            return admit(conn, request, url.query)
-        return await process_request(conn, request)
+    async def feed(conn: ServerConnection, request: Request) -> Response | None:
+        try:
+            upgrade = single_header(request.headers, "Upgrade")
+        except DuplicateHeaderError as exc:
+            return duplicate_header_response(exc)
+        if (upgrade or "").strip().lower() != "websocket":
+            return _text(426, "Upgrade Required", f"{WS_PATH} is a WebSocket endpoint\n")
+        return admit(conn, request, urlsplit(request.path).query)
 
-    return routed_handler, routed_request
+    return [
+        Route("dashboard page", exact(PAGE_PATH), page),
+        Route("dashboard feed", exact(WS_PATH), feed, dashboard.serve_viewer),
+    ]
 
 
 def _text(status: int, phrase: str, text: str) -> Response:

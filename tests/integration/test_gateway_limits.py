@@ -234,6 +234,9 @@ async def test_bad_http_requests_matrix(stack) -> None:
         once = b"" if repeated.startswith(b"Upgrade") else b"Upgrade: websocket\r\n"
         answer = http_raw(port, upgrade + once + repeated * 2 + b"\r\n")
         assert answer.startswith(b"HTTP/1.1 400"), (repeated, answer[:200])
+    dashboard_feed = upgrade.replace(b"GET /ws?", b"GET /dashboard/ws?")  # the other WebSocket path
+    answer = http_raw(port, dashboard_feed + b"Upgrade: websocket\r\n" * 2 + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     twice = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
     answer = http_raw(port, b"GET /snapshot/BTC-USD HTTP/1.1\r\nHost: 127.0.0.1\r\n" + twice * 2 + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]

@@ -18,9 +18,10 @@ from websockets.asyncio.client import connect
 
 from bookcast.embedded import free_port
 from gateway.config import GatewayConfig
-from gateway.dashboard.service import Dashboard, DashboardConfig, page_bytes, with_dashboard
+from gateway.dashboard.service import Dashboard, DashboardConfig, dashboard_routes, page_bytes
 from gateway.hub import Hub
 from gateway.metrics import GatewayMetrics, LatencyListener, MetricsConfig, load_metrics_config
+from gateway.routes import Route, Router
 from mdcore.latency import LatencyHistogram
 from mdcore.messages import Delta
 from mdcore.status_bus import decode_status, encode_status, latency_block
@@ -192,7 +193,13 @@ async def test_the_dashboard_publishes_this_gateway_and_feeds_viewers_the_whole_
     async def process_request(conn, request):
         return None
 
-    routed_handler, routed_request = with_dashboard(dashboard, lambda *_: None, handler, process_request)
+    router = Router(
+        [
+            *dashboard_routes(dashboard, lambda *_: None),
+            Route("native", lambda _p: True, process_request, handler),
+        ]
+    )
+    routed_handler, routed_request = router.handler, router.process_request
     from websockets.asyncio.server import serve
 
     async with serve(routed_handler, "127.0.0.1", 0, process_request=routed_request) as server:
