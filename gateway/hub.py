@@ -145,7 +145,7 @@ class Hub:
     def drop_pairs(self, session: ClientSession, pairs: set[str] | tuple[str, ...]) -> None:
         for pair in pairs:
             session.pairs.discard(pair)
-            session.lag_marks.pop(pair, None)
+            session.forget_pair(pair)
             waiting = self.waiting.get(pair)
             if waiting is not None:
                 waiting.discard(session)
@@ -203,7 +203,7 @@ class Hub:
     def snapshot_for(self, session: ClientSession, pair: str) -> bytes | None:
         """The snapshot ``session`` should get now (counted as sent), or None if it is owed."""
         if session.lagging:
-            session.lag_marks[pair] = None
+            session.owe_snapshot(pair)
             return None
         replica = self.replicas.get(pair)
         if replica is None or not replica.live:

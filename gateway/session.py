@@ -68,8 +68,38 @@ class GatewayConnection(ServerConnection):
             self.hooks.lost(self)
 
 
-class ClientSession:
-    """A connection's subscriptions, fan-out group and stale state."""
+class StaleState:
+    """A session's two states, changed only by :meth:`go_stale` and :meth:`come_back`
+    (``gateway.slow``): *live* (in the fan-out) and *stale* (over the high-water mark, out of
+    the fan-out, with per pair the position its deltas had reached, or None where it owes a
+    snapshot). A closing connection is neither: ``open`` is False and nothing is written to it.
+    (The tests' fake sessions inherit it too, so they cannot drift from the rule.)"""
+
+    __slots__ = ()
+    lagging: bool
+    lag_since: float
+    lag_marks: dict[str, StreamPosition | None]
+
+    def go_stale(self, marks: dict[str, StreamPosition | None], now: float) -> None:
+        """Live -> stale: ``marks`` say where each pair's deltas had reached (None: owes a snapshot)."""
+        self.lagging, self.lag_since, self.lag_marks = True, now, marks
+
+    def come_back(self) -> dict[str, StreamPosition | None]:
+        """Stale -> live; returns the marks, which say what it must be sent to heal."""
+        marks, self.lag_marks = self.lag_marks, {}
+        self.lagging = False
+        return marks
+
+    def owe_snapshot(self, pair: str) -> None:
+        """(stale) the pair gets a snapshot when it comes back, whatever its mark was."""
+        self.lag_marks[pair] = None
+
+    def forget_pair(self, pair: str) -> None:
+        self.lag_marks.pop(pair, None)
+
+
+class ClientSession(StaleState):
+    """A connection's subscriptions, fan-out group and stale state (:class:`StaleState`)."""
 
     __slots__ = (
         "conn",

@@ -16,6 +16,7 @@ import time
 
 from gateway.hub import Hub
 from gateway.session import ClientSession
+from mdcore.messages import StreamPosition
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,12 @@ class SlowClients:
         hub = self.hub
         if session.lagging or session not in hub.sessions:
             return
-        session.lagging = True
-        session.lag_since = time.monotonic()
-        marks = {}
+        marks: dict[str, StreamPosition | None] = {}
         for pair in session.pairs:
             replica = hub.replicas.get(pair)
             owed = hub.take_owed(session, pair)  # (then its healing owes the snapshot)
             marks[pair] = None if owed or replica is None else replica.sent
-        session.lag_marks = marks
+        session.go_stale(marks, time.monotonic())
         hub.fanout.leave(session)
         self.stale[session] = None
         hub.counters["slow_paused"] += 1
@@ -56,9 +55,8 @@ class SlowClients:
             return
         if session.buffered_bytes() > hub.cfg.low_water_bytes:
             return  # it filled up again before this turn; the next resume heals it
-        session.lagging = False
+        marks = session.come_back()
         self.stale.pop(session, None)
-        marks, session.lag_marks = session.lag_marks, {}
         sent = 0
         for pair in sorted(session.pairs):
             replica = hub.replicas.get(pair)

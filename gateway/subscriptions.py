@@ -134,7 +134,7 @@ def _send_answer(hub: Hub, session: ClientSession, out: list[tuple[str | None, b
         if session.lagging and start < len(out):
             for pair, _message in out[start:]:
                 if pair is not None:
-                    session.lag_marks[pair] = None
+                    session.owe_snapshot(pair)
             hub.counters["answers_cut"] += 1
             return
 

@@ -20,6 +20,7 @@ from gateway.config import GatewayConfig
 from gateway.hub import Hub
 from gateway.memory_store import MemoryStore, MemoryStreams
 from gateway.replica import PairReplica, ReplicaState
+from gateway.session import StaleState
 from mdcore.codec import decode_server_frame, encode_snapshot
 from mdcore.messages import StreamPosition
 
@@ -47,7 +48,7 @@ class FakeProtocol:
         self.state = OPEN
 
 
-class FakeSession:
+class FakeSession(StaleState):
     """Quacks like ClientSession for the fan-out."""
 
     def __init__(self, *pairs: str) -> None:
