@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mdcore ./mdcore
+COPY mdruntime ./mdruntime
 COPY feed_simulator ./feed_simulator
 COPY md_service ./md_service
 COPY gateway ./gateway

@@ -71,3 +71,13 @@ def test_prometheus_scrapes_every_tier_on_its_compose_port() -> None:
         assert f'"{service}:{port}"' in scrape, service
         assert f'{variable}: "{port}"' in compose, variable
     assert "BOOKCAST_METRICS_HOST: 0.0.0.0" in compose  # Prometheus scrapes from another container
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """A package left out of the Dockerfile's COPY lines installs nothing and fails at import."""
+    root = Path(__file__).resolve().parents[2]
+    include = re.search(r"include = \[([^\]]*)\]", (root / "pyproject.toml").read_text())
+    assert include is not None
+    packages = {name.strip().strip('"').rstrip("*") for name in include.group(1).split(",")}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (root / "Dockerfile").read_text(), re.MULTILINE))
+    assert packages and packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
