@@ -176,14 +176,16 @@ class ClusterLink(ReadsThrough):
                 self._nodes[old].unsubscribe([pair])
             self._route[pair] = str(node.address)
             by_node.setdefault(str(node.address), []).append(pair)
+        # Every node takes its pairs on before any wait, so that no node is ever routed to
+        # without carrying them (a concurrent refresh retires the nodes that carry nothing).
+        carried = [(self._nodes[name], self._nodes[name].carry(group)) for name, group in by_node.items()]
         moved: list[str] = []
-        for name, group in by_node.items():
-            node = self._nodes[name]
+        for node, new in carried:
             if node.up:
-                await node.subscribe(group)
-                moved += group  # (a node that comes up catches its pairs up itself)
+                await node.confirm(new)
+                moved += new  # (a node that comes up catches its pairs up itself)
             else:  # a new connection subscribes what it carries: wait for that, bounded
-                await node.subscribe(group)
+                await node.confirm(new)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(node.ready.wait(), SUBSCRIBE_TIMEOUT_S)
         return moved
@@ -235,7 +237,8 @@ class ClusterLink(ReadsThrough):
 
     def _retire_idle_nodes(self) -> None:
         """Close subscriptions to nodes that carry no pair any more (a former primary)."""
-        for name in [n for n, node in self._nodes.items() if not node.pairs]:
+        routed = set(self._route.values())
+        for name in [n for n, node in self._nodes.items() if not node.pairs and n not in routed]:
             self._tasks.pop(name).cancel()
             self._nodes.pop(name).abort()
 

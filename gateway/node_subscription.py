@@ -88,10 +88,18 @@ class NodeSubscription:
     async def subscribe(self, pairs: list[str]) -> None:
         """Carry ``pairs``; return once the node confirmed (at once while the connection is down:
         the reconnect subscribes every pair it carries and catches up)."""
+        await self.confirm(self.carry(pairs))
+
+    def carry(self, pairs: list[str]) -> list[str]:
+        """Take ``pairs`` on (no wait); returns those that were new here, for :meth:`confirm`."""
         new = [p for p in pairs if p not in self.pairs]
         for pair in new:
             self.pairs.add(pair)
             self._by_channel[self._channel_of(pair)] = pair
+        return new
+
+    async def confirm(self, new: list[str]) -> None:
+        """Subscribe pairs :meth:`carry` took on, if connected; the reconnect does it otherwise."""
         sub = self._sub
         if not new or sub is None or not self.up:
             return
