@@ -124,6 +124,7 @@ class ClusterLink(ReadsThrough):
         return {
             "mode": "cluster",
             "slot_map": "known" if self._ready else "unknown",
+            "slot_map_reads": self.topology_refreshes,
             "nodes": {name: node.health() for name, node in sorted(self._nodes.items())},
         }
 

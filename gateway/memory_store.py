@@ -11,7 +11,6 @@ runs the hub on this store cannot drift from what Redis does.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,7 +106,7 @@ class MemoryStreams:
 
 
 class MemoryStore:
-    """A gateway's link to :class:`MemoryStreams`. ``up`` may be set by a test to play an outage."""
+    """A gateway's link to :class:`MemoryStreams`. A test may set ``up`` False to play an outage."""
 
     def __init__(
         self, streams: MemoryStreams, on_message: OnMessage, on_resubscribed: OnResubscribed
@@ -136,12 +135,6 @@ class MemoryStore:
     def deliver(self, pair: str, raw: bytes) -> None:
         if self.up and pair in self._wanted:
             self._on_message(pair, raw)
-
-    def set_up(self, up: bool) -> None:
-        """Play an outage (``False``) or the reconnect after it (``True``: a catch-up follows)."""
-        self.up, self.down_since = up, (None if up else time.monotonic())
-        if up:
-            asyncio.get_running_loop().create_task(self._on_resubscribed(set(self._wanted)))
 
     async def run(self) -> None:
         await self._on_resubscribed(set(self._wanted))
