@@ -34,6 +34,7 @@ from gateway.redis_link import node_address
 from gateway.store import OnMessage, OnResubscribed
 from gateway.store_reads import ReadsThrough, StoreReads
 from mdcore.redis_layout import RedisLayout
+from mdcore.settings import host_port
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ClusterLink(ReadsThrough):
         self.counters = counters
         credentials = node_address(url)
         self._credentials = credentials
-        nodes = [ClusterNode(*_host_port(seed)) for seed in seeds] or [
+        nodes = [ClusterNode(*host_port(seed)) for seed in seeds] or [
             ClusterNode(credentials.host, credentials.port)
         ]
         self.client = aioredis.RedisCluster(
@@ -242,8 +243,3 @@ class ClusterLink(ReadsThrough):
         for name in [n for n, node in self._nodes.items() if not node.pairs and n not in routed]:
             self._tasks.pop(name).cancel()
             self._nodes.pop(name).abort()
-
-
-def _host_port(seed: str) -> tuple[str, int]:
-    host, _, port = seed.rpartition(":")
-    return host, int(port)

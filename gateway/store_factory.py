@@ -6,18 +6,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from gateway.cluster_link import ClusterLink
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
-from gateway.redis_link import RedisLink
+from gateway.redis_link import RedisLink, node_address
 from gateway.store import BookStore, OnMessage, OnResubscribed
 from mdcore.redis_layout import RedisLayout
+from mdruntime.redis_connect import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,12 @@ def open_store(
 async def detect_cluster(cfg: GatewayConfig) -> GatewayConfig:
     """``cfg`` with ``redis_cluster`` set if ``REDIS_URL`` is a node of a cluster.
 
-    Asked once; if Redis cannot be reached now, the gateway starts in single-server mode and
+    Asked once, at start-up (:func:`mdruntime.redis_connect.is_cluster`, the check md_service
+    makes too); if Redis cannot be reached now, the gateway starts in single-server mode and
     says so (set ``REDIS_CLUSTER`` to be explicit).
     """
-    if cfg.redis_cluster:
+    if cfg.redis_cluster or not await asyncio.to_thread(is_cluster, cfg.redis_url):
         return cfg
-    client = aioredis.Redis.from_url(cfg.redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
-    try:
-        info = await client.info("cluster")
-    except (RedisError, OSError) as exc:
-        log.warning("cannot ask %s whether it is a cluster (%s): single server assumed", cfg.redis_url, exc)
-        return cfg
-    finally:
-        await client.aclose()
-    if not info.get("cluster_enabled"):
-        return cfg
-    kw = client.connection_pool.connection_kwargs
-    seed = f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}"
+    node = node_address(cfg.redis_url)
     log.info("%s is a Redis Cluster node: cluster mode, seeded from it", cfg.redis_url)
-    return dataclasses.replace(cfg, redis_cluster=(seed,))
+    return dataclasses.replace(cfg, redis_cluster=(str(node),))

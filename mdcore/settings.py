@@ -80,17 +80,19 @@ def parse_pairs(key: str, raw: str | None) -> tuple[str, ...]:
     return pairs
 
 
+def host_port(node: str, key: str = "a node") -> tuple[str, int]:
+    """``host:port`` split (the one parser of a seed node's address)."""
+    host, sep, port = node.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"{key}: {node!r} is not host:port")
+    return host, int(port)
+
+
 def cluster_seeds(env: Mapping[str, str], key: str = "REDIS_CLUSTER") -> tuple[str, ...]:
     """Seed nodes of a Redis Cluster, ``host:port,host:port``; () when the setting is empty."""
-    seeds = []
-    for raw in env.get(key, "").split(","):
-        node = raw.strip()
-        if not node:
-            continue
-        host, sep, port = node.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise SettingError(f"{key}: {node!r} is not host:port")
-        seeds.append(node)
+    seeds = [node for node in (raw.strip() for raw in env.get(key, "").split(",")) if node]
+    for node in seeds:
+        host_port(node, key)
     return tuple(seeds)
 
 

@@ -20,17 +20,15 @@ from redis.commands.core import Script
 from redis.connection import SSLConnection, parse_url
 from redis.exceptions import AskError, ClusterDownError, MasterDownError, MovedError, TryAgainError
 
+from mdcore.settings import host_port
+
 log = logging.getLogger(__name__)
 
 SyncRedis = redis.Redis | RedisCluster
 
 
 def _seed_nodes(seeds: Sequence[str]) -> list[ClusterNode]:
-    nodes = []
-    for seed in seeds:
-        host, _, port = seed.rpartition(":")
-        nodes.append(ClusterNode(host, int(port)))
-    return nodes
+    return [ClusterNode(*host_port(seed)) for seed in seeds]
 
 
 def url_options(url: str) -> dict[str, Any]:
