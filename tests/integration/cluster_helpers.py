@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from confluent_kafka import Consumer, TopicPartition
 from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
-from stack_helpers import source_books, unique, wait_until, wait_until_async
+from stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 from bookcast.embedded_cluster import EmbeddedRedisCluster
 from bookcast.processes import TierProcess, tier_env
@@ -24,8 +24,7 @@ from clients import BookClient
 from clients.updates import BookUpdate
 from feed_simulator.topic import ensure_topic
 from mdcore.local_book import LocalBook
-from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
-from mdruntime.redis_connect import redis_client
+from mdcore.redis_layout import RedisLayout, StoredState
 
 
 def cluster_env(
@@ -108,21 +107,16 @@ def stored_books(
     cluster: EmbeddedRedisCluster, layout: RedisLayout, last_xseq: dict[str, int], timeout: float = 60
 ) -> dict[str, tuple[StoredState, LocalBook]]:
     """Each pair's stored book once md_service wrote it through ``last_xseq[pair]``."""
-    client = redis_client(cluster.url, cluster.seeds.split(","))
-    read = client.register_script(READ_BOOK_LUA)
-    try:
 
-        def loaded(pair: str) -> tuple[StoredState, LocalBook] | None:
-            return rebuild_book(pair, read(keys=layout.book_keys(pair)))
+    def loaded(pair: str) -> tuple[StoredState, LocalBook] | None:
+        return stored_book(cluster.url, layout.prefix, pair, layout.partitions)
 
-        for pair, xseq in last_xseq.items():
-            wait_until(
-                lambda p=pair, x=xseq: (got := loaded(p)) is not None and got[0].xseq == x,
-                timeout=timeout, what=f"{pair} written through xseq {xseq}",
-            )  # fmt: skip
-        return {pair: loaded(pair) for pair in last_xseq}  # type: ignore[misc]
-    finally:
-        client.close()
+    for pair, xseq in last_xseq.items():
+        wait_until(
+            lambda p=pair, x=xseq: (got := loaded(p)) is not None and got[0].xseq == x,
+            timeout=timeout, what=f"{pair} written through xseq {xseq}",
+        )  # fmt: skip
+    return {pair: loaded(pair) for pair in last_xseq}  # type: ignore[misc]
 
 
 async def assert_clients_hold(witness: Witness, final: dict[str, tuple[StoredState, LocalBook]]) -> None:

@@ -29,6 +29,7 @@ from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
 from mdcore.partitioning import DEFAULT_PARTITIONS
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
+from mdruntime.redis_connect import redis_client
 
 TIMEOUT = 60.0  # one bound for every wait on a real condition in these tests
 EXCHANGE_PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOT-USD")  # Exchange's default
@@ -87,11 +88,11 @@ def source_books(bootstrap: str, topic: str, partitions: int, expected_events: i
 def stored_book(
     redis_url: str, prefix: str, pair: str, partitions: int = DEFAULT_PARTITIONS
 ) -> tuple[StoredState, LocalBook] | None:
-    client = redis.Redis.from_url(redis_url)
+    """The pair's book as a reader rebuilds it, from one Redis or a cluster (a node's URL)."""
+    client = redis_client(redis_url)
     try:
-        layout = RedisLayout(prefix, partitions)
-        reply = client.eval(READ_BOOK_LUA, 3, *layout.book_keys(pair))
-        return rebuild_book(pair, reply)
+        read = client.register_script(READ_BOOK_LUA)
+        return rebuild_book(pair, read(keys=RedisLayout(prefix, partitions).book_keys(pair)))
     finally:
         client.close()
 

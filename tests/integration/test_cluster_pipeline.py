@@ -14,15 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 from pipeline_helpers import feed_settings, md_and_gateway
-from stack_helpers import source_books, unique, wait_until, wait_until_async
+from stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 from bookcast.processes import tier_env
 from clients import BookClient
 from feed_simulator.producer import run_feed
 from feed_simulator.topic import ensure_topic
 from mdcore.instruments import default_pairs
-from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, rebuild_book
-from mdruntime.redis_connect import redis_client
+from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +47,6 @@ def stack(infra, redis_cluster) -> Iterator[dict]:
         yield {"env": env, "topic": topic, "layout": layout, "md": md, "gateway": gateway}
 
 
-def stored(cluster_url: str, seeds: str, layout: RedisLayout, pair: str):
-    client = redis_client(cluster_url, seeds.split(","))
-    try:
-        read = client.register_script(READ_BOOK_LUA)
-        return rebuild_book(pair, read(keys=layout.book_keys(pair)))
-    finally:
-        client.close()
-
-
 async def test_books_on_every_primary_equal_the_source(stack, infra, redis_cluster) -> None:
     url = stack["gateway"].ws_url
     clients = [
@@ -77,16 +67,16 @@ async def test_books_on_every_primary_equal_the_source(stack, infra, redis_clust
             await client.wait_synced(timeout=60)
         await wait_until_async(lambda: not feed.is_alive(), what="the feed to finish")
         truth = source_books(infra.kafka_bootstrap, stack["topic"], PARTITIONS, EVENTS)
-        layout, seeds = stack["layout"], redis_cluster.seeds
+        layout = stack["layout"]
         for pair, src in truth.items():  # md_service wrote the window holding the pair's last event
             wait_until(
                 lambda p=pair, x=src.last_xseq: (
-                    (loaded := stored(redis_cluster.url, seeds, layout, p)) is not None
+                    (loaded := stored_book(redis_cluster.url, layout.prefix, p, PARTITIONS)) is not None
                     and loaded[0].xseq == x
                 ),
                 what=f"md_service to write {pair} through xseq {src.last_xseq}",
             )
-        final = {pair: stored(redis_cluster.url, seeds, layout, pair) for pair in truth}
+        final = {pair: stored_book(redis_cluster.url, layout.prefix, pair, PARTITIONS) for pair in truth}
         for pair, loaded in final.items():
             assert loaded is not None and loaded[1].book == truth[pair].book, f"{pair}: stored book differs"
         for client in clients:
