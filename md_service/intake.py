@@ -46,7 +46,7 @@ log = logging.getLogger("md_service")
 
 # pair -> (stored state or None, rebuilt book or None if the stored stream does not add up,
 # the partition Redis says the pair lives in or None); None overall when the service is stopping.
-Loaded = tuple[StoredState | None, LocalBook | None, int | None]
+Loaded = tuple[StoredState | None, LocalBook | None]  # what Redis holds of a pair (md_service.redis_store)
 Loader = Callable[[str], Loaded | None]
 
 
@@ -66,8 +66,9 @@ class Intake:
         dead_letters: DeadLetters | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         max_xseq_jump: int = MAX_XSEQ_JUMP,
+        *,
+        home_of: Callable[[str], int],
         throttle: LogThrottle | None = None,
-        home_of: Callable[[str], int] | None = None,
     ) -> None:
         self.ownership = ownership
         self.counters = counters
@@ -77,7 +78,7 @@ class Intake:
         self.clock_ns = clock_ns
         self.max_xseq_jump = max_xseq_jump
         self.throttle = throttle or LogThrottle(log)
-        self.home_of = home_of  # pair -> its partition (mdcore.partitioning); None: Redis' word only
+        self.home_of = home_of  # pair -> its partition (mdcore.partitioning): the one rule
         self.last_kafka_error: str | None = None
 
     def handle_batch(self, messages: list[Message], skipping: set[int] | None = None) -> None:
@@ -174,16 +175,14 @@ class Intake:
         if msg.key() != pair.encode():
             self._invalid(msg, self._misplaced(msg, pair, None))
             return None
-        if self.home_of is not None and self.home_of(pair) != part.number:
-            self._invalid(msg, self._misplaced(msg, pair, self.home_of(pair)))
+        home = self.home_of(pair)
+        if home != part.number:
+            self._invalid(msg, self._misplaced(msg, pair, home))
             return None
         loaded = self.load(pair)
         if loaded is None:  # stopping
             return None
-        state, local, home = loaded
-        if home is not None and home != part.number:
-            self._invalid(msg, self._misplaced(msg, pair, home))
-            return None
+        state, local = loaded
         if part.following:
             return self._new_followed_stream(pair, part, xseq, state, local)
         if state is not None and local is not None:

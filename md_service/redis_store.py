@@ -23,6 +23,7 @@ from md_service.claim_script import (
     new_dataset_id,
     parse_claim,
 )
+from md_service.intake import Loaded
 from md_service.lease_script import (
     BEAT_LUA,
     CLAIMED_LUA,
@@ -50,7 +51,6 @@ from mdcore.local_book import LocalBook
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, parse_state, rebuild_book
 from mdruntime.redis_connect import ScriptCall, redis_client, run_scripts
 
-Loaded = tuple[StoredState | None, LocalBook | None, int | None]
 Restored = dict[str, tuple[StoredState | None, LocalBook | None]]
 FOLLOW_ATTEMPTS = 5  # a follow point is re-read if a pair appeared in between (rare: a pair's first write)
 
@@ -201,11 +201,10 @@ class RedisStore:
         return views
 
     def load(self, pair: str) -> Loaded:
-        """The pair's stored stream (see :func:`restore`) and the partition Redis says it lives in."""
+        """The pair's stored stream (see :func:`restore`); its partition is computed, not stored
+        (:mod:`mdcore.partitioning`: the intake refuses a pair met on another one)."""
         (reply,) = self._each(self._read_book, [(self.layout.book_keys(pair), [])])
-        home = self.client.hget(self.md_key(self.layout.partition(pair)), f"pair:{pair}")
-        state, local = restore(pair, reply)
-        return state, local, int(home) if home else None
+        return restore(pair, reply)
 
     def load_many(self, pairs: Sequence[str]) -> Restored:
         """:func:`restore` of many pairs in one round trip."""

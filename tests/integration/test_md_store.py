@@ -54,7 +54,7 @@ def store(target, prefix):
 
 def stored_book(store: RedisStore, pair: str):
     """What a reader rebuilds from the pair's stored keys: (state, book) or None."""
-    state, local, _home = store.load(pair)
+    state, local = store.load(pair)
     return None if state is None or local is None else (state, local)
 
 

@@ -45,13 +45,13 @@ class Rig:
         self.stored = stored or {}
         self.homes = homes or {}
         self.intake = Intake(
-            self.ownership, self.counters, self.load, self.source, clock_ns=lambda: 7_000_000
-        )
+            self.ownership, self.counters, self.load, self.source, clock_ns=lambda: 7_000_000,
+            home_of=lambda pair: self.homes.get(pair, 0),
+        )  # fmt: skip
         self.offset = 0
 
     def load(self, pair):
-        state, local = self.stored.get(pair, (None, None))
-        return state, local, self.homes.get(pair)
+        return self.stored.get(pair, (None, None))
 
     def feed(self, *values, partition: int = 0, **kwargs) -> None:
         msgs = []
@@ -96,7 +96,7 @@ def test_wrong_key_and_wrong_partition_are_rejected() -> None:
     rig.feed(ev(1))
     rig.feed(ev(2, ("b", "100.00", "9")), key=b"ETH-USD")  # key is not the pair
     rig.feed(ev(2, ("b", "100.00", "9")), partition=1)  # BTC-USD lives in partition 0
-    rig.feed(ev(1, pair="ETH-USD"), key=b"ETH-USD")  # Redis says ETH-USD lives in partition 1
+    rig.feed(ev(1, pair="ETH-USD"), key=b"ETH-USD")  # ETH-USD lives in partition 1
     assert rig.counters.invalid == {"wrong_key": 1, "wrong_partition": 2}
     assert rig.book().qty("b", 10000) == 100000 and "ETH-USD" not in rig.ownership.streams
 
