@@ -37,7 +37,7 @@ def ev(xseq: int, *changes: tuple[str, str, str], pair: str = PAIR) -> bytes:
 class Rig:
     """An Intake over partition 0 (and 1), with Redis replaced by a dict of stored streams."""
 
-    def __init__(self, stored=None, homes=None) -> None:
+    def __init__(self, stored=None, homes=None, home: int = 0) -> None:
         self.ownership = Ownership()
         self.ownership.own([0, 1], "me/1")
         self.counters = MdCounters()
@@ -46,7 +46,7 @@ class Rig:
         self.homes = homes or {}
         self.intake = Intake(
             self.ownership, self.counters, self.load, self.source, clock_ns=lambda: 7_000_000,
-            home_of=lambda pair: self.homes.get(pair, 0),
+            home_of=lambda pair: self.homes.get(pair, home),  # each pair's partition
         )  # fmt: skip
         self.offset = 0
 
@@ -167,7 +167,7 @@ def test_messages_of_partitions_not_owned_are_skipped() -> None:
 def test_a_followed_partition_keeps_books_warm_and_never_rereads() -> None:
     stored = LocalBook(PAIR)
     stored.load_snapshot(Snapshot(PAIR, "e1", 4, 0, [], [], 0))
-    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)})
+    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)}, home=1)
     rig.ownership.follow(1, position=0)
     rig.feed(ev(6, ("b", "100.00", "6")), partition=1)  # connects to the stored xseq 5: warm
     assert rig.book().qty("b", 10000) == 600000 and not rig.ownership.partitions[1].cold
@@ -181,7 +181,7 @@ def test_a_followed_partition_keeps_books_warm_and_never_rereads() -> None:
 def test_a_follower_whose_stored_start_is_behind_its_events_can_only_take_over_cold() -> None:
     stored = LocalBook(PAIR)
     stored.load_snapshot(Snapshot(PAIR, "e1", 4, 0, [], [], 0))
-    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)})
+    rig = Rig(stored={PAIR: (StoredState("e1", 4, 5, 4), stored)}, home=1)
     rig.ownership.follow(1, position=0)
     rig.feed(ev(8), partition=1)  # xseq 6 and 7 went by before this follower knew the pair
     assert rig.ownership.partitions[1].cold and rig.source.rewound == []
