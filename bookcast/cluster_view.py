@@ -13,7 +13,7 @@ from typing import Literal
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 
-from bookcast.embedded import LOOPBACK
+from bookcast.loopback import LOOPBACK
 
 SLOT_COUNT = REDIS_CLUSTER_HASH_SLOTS
 UNHEALTHY_FLAGS = frozenset({"fail", "fail?", "handshake", "noaddr"})

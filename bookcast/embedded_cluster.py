@@ -4,7 +4,7 @@ Why (issue 14): sharded Pub/Sub (``SSUBSCRIBE``/``SPUBLISH``) and slot-routed cl
 behave like production against a real cluster — MOVED redirects, per-shard channels, failover
 of a primary to its replica. The tests and ``bookcast up --redis-cluster N`` need one without
 Docker or anything installed on the machine, so this module forms one from the same valkey
-binary and process machinery as :class:`bookcast.embedded.EmbeddedRedis`: every node is an
+binary and process machinery as :class:`bookcast.embedded_redis.EmbeddedRedis`: every node is an
 ``EmbeddedRedis`` started with cluster flags (free ports, PID tracking, stop at exit, parent-death
 kill, log tails on failure all come from there).
 
@@ -46,7 +46,9 @@ from bookcast.cluster_view import (
     merge_ranges,
     parse_nodes,
 )
-from bookcast.embedded import LOOPBACK, EmbeddedRedis, EmbeddedServerError, free_port
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.loopback import LOOPBACK, free_port
+from bookcast.managed_process import EmbeddedServerError
 
 __all__ = ["SLOT_COUNT", "ClusterNodeInfo", "EmbeddedRedisCluster"]
 

@@ -1,6 +1,6 @@
 """Tier processes (feed, md_service, gateway) run as children that never outlive their parent.
 
-The same lifecycle as the embedded servers (:class:`bookcast.embedded.ManagedProcess`):
+The same lifecycle as the embedded servers (:class:`bookcast.managed_process.ManagedProcess`):
 parent-death signal, output to a log file, SIGTERM then SIGKILL on stop. ``bookcast up``
 and the integration tests start the tiers this way, so tests exercise the real commands.
 """
@@ -14,7 +14,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bookcast.embedded import LOOPBACK, ManagedProcess
+from bookcast.loopback import LOOPBACK
+from bookcast.managed_process import ManagedProcess
 
 
 class TierProcess(ManagedProcess):

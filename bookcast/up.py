@@ -22,8 +22,10 @@ from typing import TextIO
 
 import orjson
 
-from bookcast.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, ManagedProcess
 from bookcast.embedded_cluster import EmbeddedRedisCluster
+from bookcast.embedded_kafka import EmbeddedKafka
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.managed_process import EmbeddedServerError, ManagedProcess
 from bookcast.processes import TierProcess
 from feed_simulator.topic import ensure_topic
 from mdcore.settings import SettingError, env_int, env_str

@@ -42,7 +42,8 @@ from bookcast.bench.fanout_report import (
     table,
     window_cpu_bound_ms,
 )  # fmt: skip
-from bookcast.embedded import EmbeddedRedis, free_port
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.loopback import free_port
 from mdcore.instruments import NAMED_PAIRS
 
 SERVERS = ("gateway", "bare", "naive")

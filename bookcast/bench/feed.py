@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from bookcast.embedded import EmbeddedKafka
+from bookcast.embedded_kafka import EmbeddedKafka
 from feed_simulator import bench
 
 

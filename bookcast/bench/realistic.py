@@ -33,7 +33,7 @@ from bookcast.bench.realistic_phases import Phases, synthetic
 from bookcast.bench.realistic_report import document, lines
 from bookcast.bench.realistic_settings import Settings, SettingsError, build_parser, settings_from
 from bookcast.bench.realistic_stack import Stack
-from bookcast.embedded import EmbeddedServerError
+from bookcast.managed_process import EmbeddedServerError
 
 STREAMS_TIMEOUT = 60.0  # for md_service to have every pair's stream and no backlog before the clients come
 

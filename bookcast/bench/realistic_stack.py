@@ -19,7 +19,8 @@ from pathlib import Path
 from bookcast.bench.fanout_report import cpu_seconds, machine_busy_seconds, rss_bytes
 from bookcast.bench.realistic_figures import prom_samples, prom_sum
 from bookcast.bench.realistic_settings import Settings
-from bookcast.embedded import EmbeddedInfra, free_port
+from bookcast.embedded import EmbeddedInfra
+from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
 from feed_simulator.scenario import zipf_name
 from feed_simulator.topic import ensure_topic

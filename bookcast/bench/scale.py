@@ -27,8 +27,8 @@ from pathlib import Path
 from bookcast.bench.fanout_report import cpu_seconds, machine_busy_seconds
 from bookcast.bench.scale_load import Target, counting_cost, publisher_main, subscriber_main
 from bookcast.bench.scale_report import ShardRun, machine, table, verdict
-from bookcast.embedded import LOOPBACK
 from bookcast.embedded_cluster import EmbeddedRedisCluster
+from bookcast.loopback import LOOPBACK
 from mdcore.instruments import default_pairs
 from mdcore.redis_layout import RedisLayout
 

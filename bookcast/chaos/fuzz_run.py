@@ -20,7 +20,7 @@ import orjson
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from bookcast.chaos.logscan import find_tracebacks
-from bookcast.embedded import EmbeddedRedis
+from bookcast.embedded_redis import EmbeddedRedis
 from bookcast.processes import TierProcess
 
 PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")

@@ -22,7 +22,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bookcast.chaos.settings import ChaosSettings
 from bookcast.chaos.tiers import Tier
-from bookcast.embedded import EmbeddedKafka, EmbeddedRedis, free_port
+from bookcast.embedded_kafka import EmbeddedKafka
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.loopback import free_port
 from bookcast.processes import tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.local_book import LocalBook

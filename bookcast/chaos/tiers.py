@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bookcast.embedded import free_port
+from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
 
 EXIT_WAIT_S = 10.0

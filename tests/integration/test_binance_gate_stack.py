@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
-from bookcast.embedded import free_port
+from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
 
 pytestmark = pytest.mark.integration

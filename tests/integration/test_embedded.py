@@ -21,7 +21,9 @@ import redis
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bookcast.embedded import EmbeddedInfra, EmbeddedRedis, EmbeddedServerError
+from bookcast.embedded import EmbeddedInfra
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.managed_process import EmbeddedServerError
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from stack_helpers import source_books, stored_book, stored_state, unique, wait_
 from test_gateway_slow import latencies_after, stalled_probe
 from test_gateway_stream import Probe, counters, http_get
 
-from bookcast.embedded import EmbeddedRedis
+from bookcast.embedded_redis import EmbeddedRedis
 from bookcast.processes import TierProcess, tier_env
 from clients import BookClient, ClientOptions
 from feed_simulator.config import add_arguments as feed_arguments

@@ -19,7 +19,7 @@ from stack_helpers import unique, wait_until
 from test_gateway_stream import PAIRS, Probe, counters, http_get, start_gateway
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
-from bookcast.embedded import EmbeddedRedis
+from bookcast.embedded_redis import EmbeddedRedis
 from mdcore.redis_layout import RedisLayout
 from mdcore.status_bus import encode_status, index_key, status_key
 

@@ -33,7 +33,7 @@ from stack_helpers import (
     wait_until,
 )
 
-from bookcast.embedded import EmbeddedKafka
+from bookcast.embedded_kafka import EmbeddedKafka
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.redis_layout import RedisLayout

@@ -35,7 +35,8 @@ from stack_helpers import (
     wait_until,
 )
 
-from bookcast.embedded import EmbeddedKafka, free_port
+from bookcast.embedded_kafka import EmbeddedKafka
+from bookcast.loopback import free_port
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.redis_layout import RedisLayout

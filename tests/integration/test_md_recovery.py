@@ -31,7 +31,7 @@ from stack_helpers import (
     wait_until_async,
 )
 
-from bookcast.embedded import EmbeddedRedis
+from bookcast.embedded_redis import EmbeddedRedis
 from bookcast.processes import TierProcess, tier_env
 from clients import BookClient
 from feed_simulator.topic import ensure_topic

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from stack_helpers import isolated_stack, wait_until
 
-from bookcast.embedded import free_port
+from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config

@@ -16,7 +16,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from bookcast.embedded import free_port
+from bookcast.loopback import free_port
 from gateway.config import GatewayConfig
 from gateway.dashboard.service import Dashboard, DashboardConfig, dashboard_routes, page_bytes
 from gateway.hub import Hub
