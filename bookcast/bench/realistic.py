@@ -27,12 +27,16 @@ from typing import Any
 
 import orjson
 
+from bookcast.bench.realistic_faults import pause, storm
 from bookcast.bench.realistic_figures import load_summary
 from bookcast.bench.realistic_goals import judge
-from bookcast.bench.realistic_phases import Phases, synthetic
+from bookcast.bench.realistic_overload import overload
+from bookcast.bench.realistic_phases import Phases
+from bookcast.bench.realistic_ramp import ramp, steady
 from bookcast.bench.realistic_report import document, lines
 from bookcast.bench.realistic_settings import Settings, SettingsError, build_parser, settings_from
 from bookcast.bench.realistic_stack import Stack
+from bookcast.bench.realistic_synthetic import synthetic
 from bookcast.managed_process import EmbeddedServerError
 
 STREAMS_TIMEOUT = 60.0  # for md_service to have every pair's stream and no backlog before the clients come
@@ -70,15 +74,15 @@ def run(settings: Settings) -> dict[str, Any]:
                 f"{'?' if behind is None else f'{behind:,.0f}'} events; clients come now"
             )
             phases = Phases(settings, stack, workdir, say)
-            sections["ramp"] = phases.ramp()
-            sections["steady"] = phases.steady()
+            sections["ramp"] = ramp(phases)
+            sections["steady"] = steady(phases)
             if "storm" in settings.phases:
-                sections["storm"] = phases.storm()
+                sections["storm"] = storm(phases)
             if "pause" in settings.phases:
-                sections["pause"] = phases.pause()
+                sections["pause"] = pause(phases)
             phases.end_phase_one()
             if "overload" in settings.phases:
-                sections["overload"] = phases.overload()
+                sections["overload"] = overload(phases)
             host["broker_rss_mib_at_end"] = round(stack.broker_rss() / 2**20, 1)
             sections["loads"] = {name: load_summary(r) for name, r in phases.final_reports.items()}
         finally:
