@@ -15,12 +15,18 @@ class Verdict(Enum):
     GAP = "gap"  # a jump or a new epoch: the local state cannot be trusted, resync
 
 
+_STALE, _NEXT, _GAP = Verdict.STALE, Verdict.NEXT, Verdict.GAP  # bound once: ``Verdict.X`` costs a lookup
+
+
 def classify(last_epoch: str | None, last_seq: int, epoch: str, seq: int) -> Verdict:
-    """Where a message at ``(epoch, seq)`` stands relative to a book at ``(last_epoch, last_seq)``."""
+    """Where a message at ``(epoch, seq)`` stands relative to a book at ``(last_epoch, last_seq)``.
+
+    Called once per delta by the gateway and by every client, so it stays a few compares.
+    """
     if epoch != last_epoch:
-        return Verdict.GAP
+        return _GAP
     if seq <= last_seq:
-        return Verdict.STALE
+        return _STALE
     if seq == last_seq + 1:
-        return Verdict.NEXT
-    return Verdict.GAP
+        return _NEXT
+    return _GAP

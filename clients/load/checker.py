@@ -1,10 +1,12 @@
 """The load generator's per-connection rules: seq continuity for every pair, checksums on a sample.
 
 Sans-I/O like :mod:`clients.book_set`, but lean: a connection under load only tracks each
-pair's ``(epoch, seq)`` and applies the three-way rule (older → count as stale, next →
-accept, jump or new epoch → count a gap and ask for a ``resync``). A sampled connection also
-keeps full books in :class:`mdcore.local_book.LocalBook` and verifies every checksum, which
-costs far more per message. Frames may hold one message or a JSON array of them.
+pair's ``(epoch, seq)`` and applies the three-way rule of :func:`mdcore.sequencing.classify`
+(older → count as stale, next → accept, jump or new epoch → count a gap or an epoch change
+and ask for a ``resync``); its ops are written by :func:`mdcore.codec.encode_client_op`.
+A sampled connection also keeps full books in :class:`mdcore.local_book.LocalBook` and
+verifies every checksum, which costs far more per message. Frames may hold one message or
+a JSON array of them.
 
 One checker lives as long as its connection *slot*, across reconnects, so a reconnect can
 ask for what it missed with ``since`` (protocol.md, section 8) as a real client does, and
@@ -20,16 +22,18 @@ from collections.abc import Iterable
 import orjson
 
 from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
-from mdcore.codec import message_from_object
+from mdcore.codec import encode_client_op, message_from_object
 from mdcore.errors import BookcastError
 from mdcore.local_book import LocalBook
-from mdcore.messages import Delta, Snapshot
+from mdcore.messages import Delta, Resync, Snapshot, StreamPosition, Subscribe
+from mdcore.sequencing import Verdict, classify
 
 log = logging.getLogger(__name__)
 
 RESYNC_RETRY_NS = 5_000_000_000  # ask again if a snapshot has not come after this long
 SUBSCRIBE_BUDGET = 3_000  # bytes per subscribe op: under the gateway's 4 KiB client frame limit
 _loads = orjson.loads
+_NEXT, _STALE = Verdict.NEXT, Verdict.STALE
 
 
 class PairTrack:
@@ -129,12 +133,11 @@ class StreamChecker:
             track.asked_ns = now_ns
         ops = []
         for names, since in subscribe_chunks(list(self.tracks), positions):
-            op: dict[str, object] = {"op": "subscribe", "pairs": names, "id": self._next_id}
             if since:
-                op["since"] = since
                 self.counters.since_subscribes += 1
+            at = {pair: StreamPosition(**pos) for pair, pos in since.items()}  # type: ignore[arg-type]
+            ops.append(encode_client_op(Subscribe(tuple(names), self._next_id, at)).encode())
             self._next_id += 1
-            ops.append(orjson.dumps(op))
         return ops
 
     def subscribe_op(self, now_ns: int) -> bytes:
@@ -215,25 +218,25 @@ class StreamChecker:
         if track is None:
             return  # not ours (a gateway bug, but not this tool's business to count twice)
         counters = self.counters
-        seq = obj["seq"]
+        epoch, seq = obj["epoch"], obj["seq"]
+        verdict = classify(track.epoch, track.seq, epoch, seq)
         if not track.synced:
-            if track.since and obj["epoch"] == track.epoch and seq == track.seq + 1:
+            if track.since and verdict is _NEXT:
                 self._now_synced(track, received_ns)  # recovered: the replay continues the book
             else:
                 counters.ignored += 1
                 if received_ns - track.asked_ns >= RESYNC_RETRY_NS:
                     self._resync(track, received_ns)
                 return
-        if obj["epoch"] != track.epoch:
-            counters.epoch_changes += 1
-            self._resync(track, received_ns)
-            return
-        if seq != track.seq + 1:
-            if seq <= track.seq:
+        if verdict is not _NEXT:
+            if verdict is _STALE:
                 counters.stale += 1
+                return
+            if epoch != track.epoch:  # a GAP from a new epoch: counted apart from jumps
+                counters.epoch_changes += 1
             else:
                 counters.gaps += 1
-                self._resync(track, received_ns)
+            self._resync(track, received_ns)
             return
         track.seq = seq
         counters.deltas += 1
@@ -301,4 +304,4 @@ class StreamChecker:
         track.since = False  # a resync is answered with a snapshot
         track.asked_ns = now_ns
         self.counters.resyncs += 1
-        self.outbox.append(orjson.dumps({"op": "resync", "pair": track.pair}))
+        self.outbox.append(encode_client_op(Resync(track.pair)).encode())
