@@ -175,6 +175,21 @@ def test_verify_false_skips_the_checksum() -> None:
     assert local.synced and local.book == source.book
 
 
+def test_apply_next_applies_a_delta_already_classified_next() -> None:
+    source, local = synced_pair()
+    delta = source.delta(bids=[("3000.10", "0.5000")], asks=[("3000.50", "0")])
+    local.apply_next(delta)
+    assert local.book == source.book and local.checksum == delta.checksum
+    assert local.position == StreamPosition("e1", 101) and local.ts == delta.ts
+    good = source.delta(asks=[("3001.00", "1.0000")])
+    bad = Delta(good.pair, good.epoch, good.seq, good.ts, good.xts, good.bids, good.asks, good.checksum ^ 1)
+    local.apply_next(bad, verify=False)  # the replica's path: checked when a snapshot is built
+    assert local.book == source.book
+    with pytest.raises(ChecksumMismatchError):
+        local.verify()
+    assert not local.synced
+
+
 def test_malformed_delta_leaves_book_and_position() -> None:
     source, local = synced_pair()
     before = local.book.copy()
