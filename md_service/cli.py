@@ -11,7 +11,8 @@ from md_service.config import add_arguments, load_config
 from md_service.dead_letter import DeadLetters
 from md_service.heap import settle_heap
 from md_service.kafka_source import KafkaSource
-from md_service.metrics import MdMetrics, MeteredRedisStore, load_metrics_config
+from md_service.metrics import MdMetrics, load_metrics_config
+from md_service.redis_store import RedisStore
 from md_service.service import MdService
 from md_service.status import StatusPublisher, load_status_config
 from mdcore.redis_layout import RedisLayout
@@ -32,9 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         print(f"bookcast md: {exc}", file=sys.stderr)
         return 2
-    metrics = MdMetrics()
-    store = MeteredRedisStore(  # a RedisStore that times each window it writes
-        metrics.latency, cfg.redis_url, RedisLayout(cfg.redis_prefix, cfg.topic_partitions), cfg.topic,
+    store = RedisStore(
+        cfg.redis_url, RedisLayout(cfg.redis_prefix, cfg.topic_partitions), cfg.topic,
         cfg.history, cfg.redis_timeout_ms / 1000, cfg.redis_cluster,
     )  # fmt: skip
     dead_letters = (
@@ -48,10 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke, group=not cfg.standby),
         dead_letters=dead_letters,
     )
-    metrics.bind(service).serve(metrics_cfg)
-    status = StatusPublisher(
-        service, metrics.latency, cfg.redis_url, cfg.redis_prefix, status_cfg, cfg.redis_cluster
-    ).start()
+    MdMetrics().bind(service).serve(metrics_cfg)
+    status = StatusPublisher(service, cfg.redis_url, cfg.redis_prefix, status_cfg, cfg.redis_cluster).start()
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     log.info(

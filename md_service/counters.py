@@ -1,25 +1,61 @@
 """Every md_service counter in one place, so a status line, a test or an exporter reads the same.
 
-Plain integer attributes (cheap to bump on the hot path) plus one latency histogram:
-window close -> Redis acknowledged the write, in microseconds. :meth:`MdCounters.as_dict`
-is the one view everything else uses.
+Plain integer attributes (cheap to bump on the hot path) plus the window latencies
+(:class:`WindowLatency`, in :mod:`mdcore.latency`'s histograms, which the status bus and
+the Prometheus exporter read as they are). :meth:`MdCounters.as_dict` is the one view the
+status uses.
+
+The latencies are recorded once, when Redis acknowledged a window write, from the times
+every delta carries:
+
+- ``exchange_to_close``: the earliest exchange time in the window (``xts``) → the close (``ts``);
+- ``close_to_publish``: the close → Redis acknowledged the atomic write (the delta is out);
+
+both per published delta; and ``build``: closing the windows of one write (before Redis), per write.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from hdrh.histogram import HdrHistogram
+from mdcore.latency import LatencyHistogram, delta_times
 
-_LATENCY_MAX_US = 60_000_000  # a window write stuck for a minute is still recorded, as a minute
+if TYPE_CHECKING:
+    from md_service.pair_stream import WindowOutput
+
+STAGES = ("exchange_to_close", "close_to_publish")  # per delta, on the status bus and /metrics
+
+
+class WindowLatency:
+    """The window latencies (see the module docstring), in µs; never reset (readers take intervals)."""
+
+    __slots__ = ("_to_close", "_to_publish", "build", "histograms")
+
+    def __init__(self) -> None:
+        self.histograms = {stage: LatencyHistogram() for stage in STAGES}
+        self._to_close = self.histograms["exchange_to_close"]
+        self._to_publish = self.histograms["close_to_publish"]
+        self.build = LatencyHistogram()  # closing one write's windows, before Redis
+
+    def written(self, outputs: Sequence[WindowOutput], acked_ns: int) -> None:
+        """Redis acknowledged the write of ``outputs`` at ``acked_ns`` (the clock of the deltas' ``ts``)."""
+        to_close, to_publish = self._to_close, self._to_publish
+        for out in outputs:
+            if out.delta:
+                try:
+                    ts, xts = delta_times(out.delta)
+                except ValueError:  # not md_service's own encoding: nothing to time, nothing to break
+                    continue
+                to_close.record((ts - xts) // 1000)
+                to_publish.record((acked_ns - ts) // 1000)
 
 
 class MdCounters:
     """Monotonic counts since start; ``invalid`` is broken down by :attr:`InvalidEventError.kind`."""
 
     __slots__ = (
-        "build_latency_us",
         "dead_letter_failed",
         "dead_lettered",
         "deltas",
@@ -33,13 +69,13 @@ class MdCounters:
         "exchange_missing",
         "invalid",
         "kafka_errors",
+        "latency",
         "level_changes",
         "pairs_refused",
         "partition_writes_failed",
         "partitions_claimed",
         "partitions_lost",
         "partitions_released",
-        "publish_latency_us",
         "published_bytes",
         "redis_errors",
         "releases",
@@ -84,28 +120,22 @@ class MdCounters:
         self.redis_errors = 0
         self.partition_writes_failed = 0  # partition windows not written: their cluster node was down
         self.kafka_errors = 0
-        self.publish_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)
-        self.build_latency_us = HdrHistogram(1, _LATENCY_MAX_US, 3)  # the close alone, before Redis
+        self.latency = WindowLatency()
 
     def count_invalid(self, kind: str) -> None:
         self.events_invalid += 1
         self.invalid[kind] += 1
 
-    def record_publish(self, build_us: int, latency_us: int) -> None:
-        self.build_latency_us.record_value(min(max(1, build_us), _LATENCY_MAX_US))
-        self.publish_latency_us.record_value(min(max(1, latency_us), _LATENCY_MAX_US))
-
     def as_dict(self) -> dict[str, Any]:
-        """All counters, plus publish latency percentiles in milliseconds."""
+        """All counters, plus the close → Redis ack latency (per delta) and the close alone
+        (per write) since start, in milliseconds."""
         out: dict[str, Any] = {
-            name: getattr(self, name)
-            for name in self.__slots__
-            if name not in ("invalid", "publish_latency_us", "build_latency_us")
+            name: getattr(self, name) for name in self.__slots__ if name not in ("invalid", "latency")
         }
         out["invalid"] = dict(self.invalid)
-        hist = self.publish_latency_us
+        publish = self.latency.histograms["close_to_publish"].copy()
         for pct in (50, 99, 99.9):
-            out[f"publish_ms_p{pct:g}"] = hist.get_value_at_percentile(pct) / 1000
-        out["publish_ms_max"] = hist.get_max_value() / 1000
-        out["build_ms_p99"] = self.build_latency_us.get_value_at_percentile(99) / 1000
+            out[f"publish_ms_p{pct:g}"] = publish.percentile(pct) / 1000
+        out["publish_ms_max"] = publish.highest() / 1000
+        out["build_ms_p99"] = self.latency.build.copy().percentile(99) / 1000
         return out

@@ -1,14 +1,11 @@
 """Prometheus metrics of one md_service instance (``BOOKCAST_MD_METRICS_PORT``, ``/metrics``).
 
-md_service's loop stays as it is: every count comes from :class:`md_service.counters.MdCounters`
-(read at scrape time by a custom collector), the Redis link from the service's outage
-clock, the Kafka link from :class:`md_service.kafka_link.KafkaLink`, the consumer lag
-from the Kafka client's own bookkeeping. Two latencies are added,
-recorded when Redis acknowledged a window (:class:`MeteredRedisStore`), from the times
-every delta carries:
-
-- ``exchange_to_close``: the earliest exchange time in the window (``xts``) → the close (``ts``);
-- ``close_to_publish``: the close → Redis acknowledged the atomic write (the delta is out).
+md_service's loop stays as it is: every count and both window latencies come from
+:class:`md_service.counters.MdCounters` (read at scrape time by a custom collector; the
+latencies are those the status bus reports, :class:`md_service.counters.WindowLatency`),
+the Redis link from the service's outage clock, the Kafka link from
+:class:`md_service.kafka_link.KafkaLink`, the consumer lag from the Kafka client's own
+bookkeeping.
 
 The consumer lag is read with ``get_watermark_offsets(cached=True)``: the high watermark
 that came with the last fetch. (Asking the broker — ``cached=False`` — is wrong on Tansu,
@@ -20,28 +17,22 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from md_service.redis_store import RedisStore
-from md_service.window_script import PartitionWrite, WindowResult
-from mdcore.latency import LatencyHistogram, delta_times
 from mdruntime import metrics_http
 from mdruntime.metrics_http import MetricsConfig, ThreadedExporter, histogram_family
 
 if TYPE_CHECKING:
     from md_service.kafka_link import KafkaLink
-    from md_service.pair_stream import WindowOutput
     from md_service.service import MdService
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9101
-STAGES = ("exchange_to_close", "close_to_publish")
 
 # exported name (without _total) -> (MdCounters attribute, help)
 COUNTERS: dict[str, tuple[str, str]] = {
@@ -80,39 +71,6 @@ OUTCOMES = {
 def load_metrics_config(env: Mapping[str, str] = os.environ) -> MetricsConfig:
     """``BOOKCAST_MD_METRICS_PORT`` (0: none), ``BOOKCAST_METRICS_HOST``."""
     return metrics_http.load_metrics_config(env, "BOOKCAST_MD_METRICS_PORT", DEFAULT_PORT)
-
-
-class WindowLatency:
-    """The two md_service stages, recorded per published delta (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self.histograms = {stage: LatencyHistogram() for stage in STAGES}
-        self._to_close = self.histograms["exchange_to_close"]
-        self._to_publish = self.histograms["close_to_publish"]
-
-    def written(self, outputs: Sequence[WindowOutput], acked_ns: int) -> None:
-        to_close, to_publish = self._to_close, self._to_publish
-        for out in outputs:
-            if out.delta:
-                try:
-                    ts, xts = delta_times(out.delta)
-                except ValueError:  # not md_service's own encoding: nothing to time, nothing to break
-                    continue
-                to_close.record((ts - xts) // 1000)
-                to_publish.record((acked_ns - ts) // 1000)
-
-
-class MeteredRedisStore(RedisStore):
-    """:class:`RedisStore` that times every window Redis acknowledged (:class:`WindowLatency`)."""
-
-    def __init__(self, latency: WindowLatency, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.latency = latency
-
-    def write_window(self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]) -> WindowResult:
-        result = super().write_window(parts, outputs)
-        self.latency.written(outputs, time.time_ns())
-        return result
 
 
 def consumer_lag(service: MdService) -> dict[int, int] | None:
@@ -155,9 +113,8 @@ def owned_partitions(service: MdService) -> list[int]:
 class MdCollector:
     """Reads the service at scrape time; docs/observability.md lists every name."""
 
-    def __init__(self, service: MdService, latency: WindowLatency) -> None:
+    def __init__(self, service: MdService) -> None:
         self.service = service
-        self.latency = latency
 
     def collect(self) -> Iterator[Metric]:
         service = self.service
@@ -201,7 +158,7 @@ class MdCollector:
             for p, n in sorted(lag.items()):
                 per_partition.add_metric([str(p)], n)
             yield per_partition
-        hists = self.latency.histograms
+        hists = c.latency.histograms
         yield histogram_family(
             "bookcast_md_exchange_to_close_seconds",
             "earliest exchange time of a window (xts) to its close (ts), per published delta",
@@ -217,16 +174,15 @@ class MdCollector:
 class MdMetrics(ThreadedExporter):
     """Registry and exporter of one md_service process."""
 
-    def __init__(self, latency: WindowLatency | None = None) -> None:
-        self.latency = latency or WindowLatency()
+    def __init__(self) -> None:
         registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=registry)
         super().__init__(registry, log)
         self._bound = False
 
     def bind(self, service: MdService) -> MdMetrics:
-        """Export ``service``'s figures (once; the service is built after its metered store)."""
+        """Export ``service``'s figures (once)."""
         if not self._bound:
-            self.registry.register(MdCollector(service, self.latency))
+            self.registry.register(MdCollector(service))
             self._bound = True
         return self

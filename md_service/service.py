@@ -303,6 +303,7 @@ class MdService:
 
     def log_status(self) -> None:
         c = self.counters
+        publish_p99_ms = c.latency.histograms["close_to_publish"].percentile(99) / 1000  # since start
         log.info(
             "status: redis %s; kafka %s; partitions %s (following %s); pairs %d; events %d (dup %d, late %d, "
             "invalid %d %s); exchange gaps %d; windows %d, deltas %d, publish p99 %.1f ms; "
@@ -312,7 +313,7 @@ class MdService:
             self.ownership.owned_numbers(),
             self.ownership.following_numbers(), len(self.streams), c.events_applied, c.events_duplicate,
             c.events_late, c.events_invalid, dict(c.invalid), c.exchange_gaps, c.windows, c.deltas,
-            c.publish_latency_us.get_value_at_percentile(99) / 1000, c.pairs_refused, c.epochs_started,
+            publish_p99_ms, c.pairs_refused, c.epochs_started,
             c.replays,
         )  # fmt: skip
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from md_service.metrics import WindowLatency, consumer_lag, kafka_up, owned_partitions
+from md_service.metrics import consumer_lag, kafka_up, owned_partitions
 from mdcore.latency import IntervalReader, LatencyHistogram
 from mdcore.settings import env_float
 from mdcore.status_bus import (
@@ -108,7 +108,6 @@ class StatusPublisher:
     def __init__(
         self,
         service: MdService,
-        latency: WindowLatency,
         redis_url: str,
         prefix: str,
         cfg: StatusConfig,
@@ -118,7 +117,7 @@ class StatusPublisher:
         self.cfg = cfg
         self.prefix = prefix
         self.client = redis_client(redis_url, cluster, socket_timeout=1.0, socket_connect_timeout=1.0)
-        self._readers = {stage: IntervalReader(h) for stage, h in latency.histograms.items()}
+        self._readers = {stage: IntervalReader(h) for stage, h in service.counters.latency.histograms.items()}
         self._before = _counter_values(service)
         self._before_at = time.monotonic()
         self._stop = threading.Event()

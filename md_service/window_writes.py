@@ -80,7 +80,9 @@ class WindowWrites:
             return False
         if result.failed:  # a cluster node down: its partitions wait, those on healthy nodes went on
             outputs, writes = self._hold_failed(result.failed, outputs, writes)
-        s.counters.record_publish((built - started) // 1000, (time.perf_counter_ns() - started) // 1000)
+        latency = s.counters.latency
+        latency.written(outputs, s.clock_ns())  # the clock that stamped the deltas' close (ts)
+        latency.build.record((built - started) // 1000)
         self._write_snapshots(self._apply_result(writes, outputs, result))
         return True
 

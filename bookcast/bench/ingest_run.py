@@ -28,6 +28,7 @@ from md_service.redis_store import RedisStore
 from md_service.service import MdService
 from mdcore.events import parse_event
 from mdcore.instruments import default_pairs
+from mdcore.latency import LatencyHistogram
 from mdcore.redis_layout import RedisLayout
 
 
@@ -53,7 +54,7 @@ class Pass:
     published: int = 0  # deltas md_service published
     windows: int = 0
     snapshots: int = 0
-    publish_p50_ms: float = 0.0
+    publish_p50_ms: float = 0.0  # window close -> Redis ack, per published delta (after the warm-up)
     publish_p99_ms: float = 0.0
     publish_max_ms: float = 0.0
     build_p50_ms: float = 0.0  # the part of the publish latency spent closing windows (before Redis)
@@ -159,8 +160,9 @@ def run_md(
     """Run md_service on the topic until every event is written: a drain of what is there, or
     (``on_assigned``, called once it owns every partition, starts a live feed) a live run.
 
-    Publish latencies are those of the windows after the first ``warmup_s`` of consuming
-    (the maximum covers the whole run).
+    Publish latencies are those md_service reports (:class:`md_service.counters.WindowLatency`),
+    of the windows written after the first ``warmup_s`` of consuming (the maximum covers the
+    whole run).
     """
     cfg = MdConfig(
         kafka_bootstrap=bootstrap,
@@ -179,7 +181,9 @@ def run_md(
     store = RedisStore(redis_url, RedisLayout(cfg.redis_prefix, cfg.topic_partitions), cfg.topic, cfg.history)
     service = MdService(cfg, store, lambda on_assign, on_revoke: KafkaSource(cfg, on_assign, on_revoke))
     counters = service.counters
+    publish, build = counters.latency.histograms["close_to_publish"], counters.latency.build
     marks: dict[str, float] = {}
+    warm: dict[str, LatencyHistogram] = {}  # the histograms as they were at the end of the warm-up
     handle = service.intake.handle_batch
 
     def timed_handle(batch: list, skipping: set[int] | None = None) -> None:
@@ -187,9 +191,8 @@ def run_md(
             marks["wall"], marks["cpu"] = time.perf_counter(), time.process_time()
         elif "warm" not in marks and time.perf_counter() - marks["wall"] >= warmup_s:
             # Sustained latency: the first windows of a stream carry whole books (its start).
-            marks["warm"], marks["warm_max"] = 1.0, counters.publish_latency_us.get_max_value() / 1000
-            counters.publish_latency_us.reset()
-            counters.build_latency_us.reset()
+            marks["warm"], marks["warm_windows"] = 1.0, counters.windows
+            warm["publish"], warm["build"] = publish.copy(), build.copy()
         handle(batch, skipping)
 
     service.intake.handle_batch = timed_handle  # type: ignore[method-assign]
@@ -227,7 +230,8 @@ def run_md(
     finally:
         done.set()
         watcher.join()
-    hist = counters.publish_latency_us
+    measured = publish.minus(warm["publish"]) if warm else publish
+    built = build.minus(warm["build"]) if warm else build
     return Pass(
         "md",
         counters.events_applied,
@@ -237,12 +241,12 @@ def run_md(
         published=counters.deltas,
         windows=counters.windows,
         snapshots=counters.snapshots,
-        publish_p50_ms=hist.get_value_at_percentile(50) / 1000,
-        publish_p99_ms=hist.get_value_at_percentile(99) / 1000,
-        publish_max_ms=max(hist.get_max_value() / 1000, marks.get("warm_max", 0.0)),
-        windows_measured=hist.get_total_count(),
-        build_p50_ms=counters.build_latency_us.get_value_at_percentile(50) / 1000,
-        build_p99_ms=counters.build_latency_us.get_value_at_percentile(99) / 1000,
+        publish_p50_ms=measured.percentile(50) / 1000,
+        publish_p99_ms=measured.percentile(99) / 1000,
+        publish_max_ms=publish.highest() / 1000,
+        windows_measured=counters.windows - int(marks.get("warm_windows", 0)),
+        build_p50_ms=built.percentile(50) / 1000,
+        build_p99_ms=built.percentile(99) / 1000,
         windows_late=counters.windows_late,
         finished_at=marks.get("finished", 0.0),
     )

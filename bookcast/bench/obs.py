@@ -23,7 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.dashboard.aggregate import combine, gateway_status
 from gateway.hub import Hub
 from gateway.metrics import GatewayMetrics, LatencyListener
-from md_service.metrics import WindowLatency
+from md_service.counters import WindowLatency
 from mdcore.codec import decode_delta, encode_delta
 from mdcore.latency import LatencyHistogram
 from mdcore.messages import Delta

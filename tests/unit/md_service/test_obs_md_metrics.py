@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from md_service.counters import MdCounters
-from md_service.metrics import MdMetrics, MetricsConfig, WindowLatency, consumer_lag, load_metrics_config
+from md_service.counters import MdCounters, WindowLatency
+from md_service.metrics import MdMetrics, MetricsConfig, consumer_lag, load_metrics_config
 from md_service.ownership import Ownership
 from md_service.status import StatusConfig, StatusPublisher, load_status_config
 from mdcore.codec import encode_delta
@@ -79,7 +79,7 @@ def busy_service() -> tuple[FakeService, WindowLatency]:
     c.count_invalid("bad_price")
     service.ownership.own([0, 1, 5], "tok")
     service.ownership.mark_fenced(5)
-    latency = WindowLatency()
+    latency = c.latency
     latency.written(
         [output(2, 80), output(4, 60), output(0, 0, delta=False), SimpleNamespace(delta=b"?")], NOW_NS
     )
@@ -95,8 +95,8 @@ def samples(text: bytes) -> dict[tuple[str, tuple], float]:
 
 
 def test_the_exporter_publishes_every_documented_name_with_the_services_values() -> None:
-    service, latency = busy_service()
-    got = samples(MdMetrics(latency).bind(service).render())  # type: ignore[arg-type]
+    service, _ = busy_service()
+    got = samples(MdMetrics().bind(service).render())  # type: ignore[arg-type]
     assert got[("bookcast_md_events_total", (("outcome", "applied"),))] == 1000
     assert got[("bookcast_md_events_total", (("outcome", "duplicate"),))] == 3
     assert got[("bookcast_md_events_total", (("outcome", "invalid"),))] == 3
@@ -117,7 +117,7 @@ def test_the_exporter_publishes_every_documented_name_with_the_services_values()
     assert ("process_resident_memory_bytes", ()) in got
     service.redis_down_since = 1.0
     service.source = SimpleNamespace()  # a source without a Kafka consumer: no lag figure, no failure
-    got = samples(MdMetrics(latency).bind(service).render())  # type: ignore[arg-type]
+    got = samples(MdMetrics().bind(service).render())  # type: ignore[arg-type]
     assert got[("bookcast_md_redis_up", ())] == 0
     assert not any(name == "bookcast_md_consumer_lag" for name, _ in got)
 
@@ -138,8 +138,8 @@ def test_settings() -> None:
 
 
 def test_exporter_serves_its_port_and_a_taken_port_is_a_warning(caplog) -> None:
-    service, latency = busy_service()
-    metrics = MdMetrics(latency).bind(service)  # type: ignore[arg-type]
+    service, _ = busy_service()
+    metrics = MdMetrics().bind(service)  # type: ignore[arg-type]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -167,7 +167,7 @@ class RecordingPipeline:
 
 def test_the_status_is_published_with_a_ttl_and_reports_the_interval_only() -> None:
     service, latency = busy_service()
-    publisher = StatusPublisher(service, latency, "redis://127.0.0.1:1/0", "bc", StatusConfig(1.0))  # type: ignore[arg-type]
+    publisher = StatusPublisher(service, "redis://127.0.0.1:1/0", "bc", StatusConfig(1.0))  # type: ignore[arg-type]
     calls: list = []
     publisher.client = SimpleNamespace(
         pipeline=lambda transaction: RecordingPipeline(calls), close=lambda: None
