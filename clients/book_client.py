@@ -16,6 +16,10 @@ with capped, jittered backoff when the connection drops, asking the gateway with
 refused for load (503/429) is retried no sooner than ``Retry-After`` (:mod:`clients.refusal`).
 Nothing that arrives on the wire can raise out of the receive loop: bad frames are counted
 in :attr:`BookClient.stats` and logged.
+
+This module is the public API and the reconnect loop; which gateway to try and when is
+:mod:`clients.dialer`, the traffic of one connection :mod:`clients.session`, pings awaiting
+their pong :mod:`clients.pings`.
 """
 
 from __future__ import annotations
@@ -26,27 +30,25 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
-from websockets.uri import parse_uri
+from websockets.asyncio.client import ClientConnection
 
 from clients.book_set import BookSet
 from clients.config import ClientOptions
+from clients.dialer import GatewayDialer
 from clients.errors import (
     ClientClosedError,
     ClientConnectError,
-    ClientError,
     NotConnectedError,
     SubscriptionRefusal,
     SubscriptionRefusedError,
 )
-from clients.pacing import OpPacer
-from clients.refusal import HandshakeRefusal, handshake_refusal
+from clients.pings import PendingPings
+from clients.refusal import HandshakeRefusal
+from clients.session import Session
 from clients.stats import ClientStats
 from clients.updates import BookUpdate, UpdateStream
 from clients.view import BookView
-from mdcore.codec import decode_server_frame, encode_client_op
-from mdcore.messages import Ack, ClientOp, Delta, ErrorMessage, Ping, Pong, Snapshot, Unsubscribe
+from mdcore.messages import ClientOp, Ping, Unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +77,12 @@ class BookClient:
         clock: Callable[[], int] = time.time_ns,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        urls = [url] if isinstance(url, str) else list(url)
-        if not urls:
-            raise ValueError("BookClient needs at least one URL")
-        for candidate in urls:
-            try:
-                parse_uri(candidate)
-            except InvalidURI:
-                raise ValueError(f"not a ws:// or wss:// URL: {candidate!r}") from None
-        self._urls = urls
-        self._url_index = 0
         self.options = options or ClientOptions()
         self.stats = ClientStats()
+        self._dialer = GatewayDialer(
+            [url] if isinstance(url, str) else list(url), self.options, self.stats, rand
+        )
         self._clock = clock
-        self._rand = rand
         self._on_update = on_update
         self._streams: list[UpdateStream] = []
         self._books = BookSet(
@@ -100,26 +94,22 @@ class BookClient:
             rand=rand,
         )
         self._books.add(pairs, clock())  # unknown pairs raise UnknownPairError here, before any I/O
-        self._ws: ClientConnection | None = None
+        self._session: Session | None = None  # the open connection's traffic
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._changed = asyncio.Event()
-        self._outbox_ready = asyncio.Event()  # wakes the connection's sender
-        self._pings: dict[int, asyncio.Future[float]] = {}
-        self._ping_sent: dict[int, float] = {}  # ping id -> perf_counter() when it left (after pacing)
-        self._not_before = [0.0] * len(urls)  # per URL: time.monotonic() before which not to connect
-        self._last_refusal: HandshakeRefusal | None = None
+        self._pings = PendingPings()
 
     # --- lifecycle -------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """The URL in use (or to be tried next)."""
-        return self._urls[self._url_index]
+        return self._dialer.url
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None
+        return self._session is not None
 
     @property
     def closed(self) -> bool:
@@ -128,7 +118,7 @@ class BookClient:
     @property
     def last_refusal(self) -> HandshakeRefusal | None:
         """While not connected: the busy gateway's refusal (503/429) of the last attempt, if so."""
-        return self._last_refusal
+        return self._dialer.last_refusal
 
     async def start(self) -> None:
         """Connect and subscribe.
@@ -157,9 +147,9 @@ class BookClient:
         if self.closed:
             return
         self._closing.set()
-        ws = self._ws
-        if ws is not None:
-            await ws.close()
+        session = self._session
+        if session is not None:
+            await session.ws.close()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -169,7 +159,7 @@ class BookClient:
                     raise  # we are being cancelled ourselves; our task's cancellation is not
         for stream in list(self._streams):
             stream.close()
-        self._fail_pings(ClientClosedError("client closed"))
+        self._pings.fail_all(ClientClosedError("client closed"))
         self._notify()
 
     async def __aenter__(self) -> BookClient:
@@ -258,45 +248,24 @@ class BookClient:
         Raises NotConnectedError if there is no connection (or it drops meanwhile),
         ClientError if the gateway answers with an error, TimeoutError after ``timeout``.
         """
-        if self._ws is None:
+        if self._session is None:
             raise NotConnectedError("not connected")
         request_id = self._books.next_id()
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._pings[request_id] = future
+        future = self._pings.expect(request_id)
         started = time.perf_counter()
         try:
             await self._send_if_connected([Ping(request_id)])
             async with asyncio.timeout(timeout):
                 answered = await future
         finally:
-            self._pings.pop(request_id, None)
-            started = self._ping_sent.pop(request_id, started)  # not counting the wait for pacing
+            started = self._pings.forget(request_id, started)  # not counting the wait for pacing
         return answered - started
 
     # --- connection loop -------------------------------------------------------------
 
     async def _open(self) -> ClientConnection:
         """One connection attempt to the current URL (its session then subscribes every pair)."""
-        url, opts = self.url, self.options
-        try:
-            ws = await connect(
-                url,
-                open_timeout=opts.open_timeout,
-                close_timeout=opts.close_timeout,
-                ping_interval=opts.ping_interval,
-                ping_timeout=opts.ping_timeout,
-                max_size=opts.max_frame_size,
-                compression=None,  # small frames; deflate would cost the gateway CPU per client
-                proxy=None,  # market data goes straight to the gateway
-            )
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            raise ClientConnectError(url, exc) from exc
-        self._last_refusal = None
-        self.stats.connects += 1
-        if self.stats.connects > 1:
-            self.stats.reconnects += 1
-        log.info("connected to %s (%d pairs)", url, len(self._books.pairs))
-        return ws
+        return await self._dialer.open(len(self._books.pairs))
 
     async def _run(self, ws: ClientConnection | None, attempt: int) -> None:
         """Own the connection for the client's life; a crash here closes the client loudly."""
@@ -307,16 +276,14 @@ class BookClient:
             self._closing.set()
             for stream in list(self._streams):
                 stream.close()
-            self._fail_pings(ClientClosedError("receive loop failed"))
+            self._pings.fail_all(ClientClosedError("receive loop failed"))
             self._notify()
 
     async def _connection_loop(self, ws: ClientConnection | None, attempt: int) -> None:
         wait = False  # the very first attempt (without fail_fast) goes at once
         while True:
             if ws is None:
-                delay = self.options.backoff.delay(attempt, self._rand) if wait else 0.0
-                # A gateway that refused us for load is not asked again before it said.
-                delay = max(delay, self._not_before[self._url_index] - time.monotonic())
+                delay = self._dialer.delay(attempt, back_off=wait)
                 if delay > 0 and await self._sleep(delay):
                     return
                 wait = True
@@ -327,7 +294,7 @@ class BookClient:
                     attempt += 1
                     continue
             opened = time.monotonic()
-            code, reason = await self._session(ws)
+            code, reason = await self._run_session(ws)
             ws = None
             if self.closed:
                 return
@@ -338,102 +305,26 @@ class BookClient:
                 attempt += 1
             elif code == CLOSE_GOING_AWAY:
                 log.info("gateway going away (%s); reconnecting", reason or "no reason")
-                self._advance_url()
+                self._dialer.advance()
                 attempt = 0
             else:
                 log.warning("connection lost (code %s %s); reconnecting", code, reason)
                 attempt = 0 if time.monotonic() - opened >= self.options.stable_after else attempt + 1
 
     def _connect_failed(self, exc: ClientConnectError, attempt: int, retrying: bool = True) -> bool:
-        """Count and log a failed attempt and move to the next URL; True if refused for load.
-
-        A refusal for load (503/429) sets when that gateway may be tried again: its
-        ``Retry-After`` (or the backoff's ceiling) as a floor, jitter above it.
-        """
-        refusal = handshake_refusal(exc.cause)
-        if refusal is None:
-            self.stats.connect_failures += 1
-            if retrying:
-                log.warning("%s; retrying (attempt %d)", exc, attempt + 1)
-        else:
-            self.stats.handshake_refusals += 1
-            self._last_refusal = refusal
-            delay = self.options.backoff.after_refusal(attempt, refusal.retry_after, self._rand)
-            self._not_before[self._url_index] = time.monotonic() + delay
-            log.warning(
-                "%s is busy (HTTP %d, Retry-After %s); trying it again in %.1f s",
-                exc.url, refusal.status, refusal.retry_after, delay,
-            )  # fmt: skip
-        self._advance_url()
+        """Count and log a failed attempt, move to the next URL; True if refused for load (503/429)."""
+        refused = self._dialer.failed(exc, attempt, retrying)
         self._notify()
-        return refusal is not None
+        return refused
 
-    async def _session(self, ws: ClientConnection) -> tuple[int | None, str]:
-        """Receive until the connection ends; returns the close code and reason."""
-        self._ws = ws
-        self._books.begin_connection(self._clock())  # the subscribe of every pair goes first
-        self._outbox_ready.set()
-        self._notify()
-        sender = asyncio.create_task(self._sender(ws), name="bookcast-client-sender")
-        watchdog = asyncio.create_task(self._watchdog(), name="bookcast-client-watchdog")
+    async def _run_session(self, ws: ClientConnection) -> tuple[int | None, str]:
+        """Run the connection's traffic (:class:`Session`) until it ends; its close code and reason."""
+        session = Session(ws, self._books, self._pings, self.stats, self.options, self._clock, self._notify)
+        self._session = session
         try:
-            while True:
-                frame = await ws.recv(decode=False)
-                self._on_frame(frame)
-                if self._books.has_ops:
-                    self._outbox_ready.set()
-        except ConnectionClosed:
-            pass
+            return await session.run()
         finally:
-            watchdog.cancel()
-            sender.cancel()
-            self._ws = None
-            self._books.connection_lost()
-            self._fail_pings(NotConnectedError("connection lost"))
-            self._notify()
-        return ws.close_code, ws.close_reason or ""
-
-    async def _watchdog(self) -> None:
-        """Every ``resync_retry`` seconds, ask again for snapshots that never came.
-
-        The receive loop repeats a request when the pair's next delta arrives; this timer
-        covers quiet pairs, a gateway that sends nothing until it gets the snapshot right,
-        and refused pairs whose retry time came. The sender paces what it queues.
-        """
-        period = self.options.resync_retry
-        while True:
-            await asyncio.sleep(period)
-            self._books.request_overdue(self._clock())
-            if self._books.has_ops:
-                self._outbox_ready.set()
-
-    async def _sender(self, ws: ClientConnection) -> None:
-        """Send the queued ops in order, each after a token of the op budget (:mod:`clients.pacing`)."""
-        opts, books = self.options, self._books
-        pacer = OpPacer(opts.op_rate, opts.op_burst, time.monotonic())
-        try:
-            while True:
-                if not books.has_ops:
-                    self._outbox_ready.clear()
-                    await self._outbox_ready.wait()
-                    continue
-                wait = pacer.wait(time.monotonic())
-                if wait > 0:
-                    self.stats.paced_ops += 1
-                    await asyncio.sleep(wait)
-                    continue
-                pacer.take(time.monotonic())
-                op = books.next_op(self._clock())
-                if op is None:
-                    continue
-                if isinstance(op, Ping) and op.id in self._pings:  # still awaited by ping()
-                    self._ping_sent[op.id] = time.perf_counter()
-                await ws.send(encode_client_op(op))
-        except ConnectionClosed:
-            pass  # the receive loop sees the same close and handles it
-        except Exception:
-            log.exception("cannot send to the gateway; dropping the connection")
-            ws.transport.abort()
+            self._session = None
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep ``seconds`` unless the client closes first (then True)."""
@@ -444,66 +335,12 @@ class BookClient:
             return False
         return True
 
-    def _advance_url(self) -> None:
-        self._url_index = (self._url_index + 1) % len(self._urls)
-
     async def _send_if_connected(self, ops: Sequence[ClientOp]) -> None:
         """Queue ``ops`` for the sender if connected; if not, the next connection's subscribe covers them."""
-        if self._ws is None:
-            return
-        self._books.queue(ops)
-        self._outbox_ready.set()
+        if self._session is not None:
+            self._session.queue(ops)
 
-    # --- frames ----------------------------------------------------------------------
-
-    def _on_frame(self, frame: bytes | str) -> None:
-        """Decode and apply one frame; never raises (bad input is counted and logged)."""
-        received_ns = self._clock()
-        stats = self.stats
-        stats.frames += 1
-        stats.bytes += len(frame)
-        try:
-            messages = decode_server_frame(frame)
-        except Exception as exc:
-            stats.bad_frames += 1
-            self._log_bad(frame, exc)
-            self._notify()
-            return
-        books = self._books
-        for message in messages:
-            stats.messages += 1
-            try:
-                if type(message) is Delta:
-                    books.on_delta(message, received_ns)
-                elif type(message) is Snapshot:
-                    books.on_snapshot(message, received_ns)
-                else:
-                    self._on_control(message, received_ns)
-            except Exception as exc:
-                stats.bad_frames += 1
-                self._log_bad(frame, exc)
-        self._notify()
-
-    def _on_control(self, message: object, received_ns: int) -> None:
-        if isinstance(message, Ack):
-            self._books.on_ack(message)
-            if message.recovered:
-                self.stats.recoveries += 1
-                log.info("recovered %s without snapshots", ", ".join(message.pairs))
-        elif isinstance(message, Pong):
-            future = self._pings.get(message.id)
-            if future is not None and not future.done():
-                future.set_result(time.perf_counter())
-        elif isinstance(message, ErrorMessage):
-            self.stats.errors += 1
-            if self._books.on_error(message, received_ns):
-                return  # a refused subscribe: handled and logged by the books
-            log.warning("gateway error %s: %s (request %r)", message.code, message.message, message.id)
-            future = self._pings.get(message.id) if type(message.id) is int else None
-            if future is not None and not future.done():
-                future.set_exception(ClientError(f"gateway refused ping: {message.code}: {message.message}"))
-        else:
-            log.debug("ignoring unknown message %r", message)
+    # --- callbacks of the books and the session ---------------------------------------
 
     def _emit(self, update: BookUpdate) -> None:
         for stream in self._streams:
@@ -519,15 +356,3 @@ class BookClient:
         """Wake every ``wait_for``: swap in a fresh event and set the old one."""
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
-
-    def _fail_pings(self, exc: Exception) -> None:
-        for future in self._pings.values():
-            if not future.done():
-                future.set_exception(exc)
-        self._pings.clear()
-
-    def _log_bad(self, frame: bytes | str, exc: Exception) -> None:
-        count = self.stats.bad_frames
-        if count <= 10 or count % 1000 == 0:
-            preview = frame[:120] if isinstance(frame, str) else frame[:120].decode("utf-8", "replace")
-            log.warning("bad frame #%d ignored (%s: %s): %r", count, type(exc).__name__, exc, preview)
