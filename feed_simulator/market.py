@@ -15,10 +15,8 @@ the mid moves, the levels on the wrong side of it are removed in the same event,
 within an event removals come first, so even a consumer checking the book after every
 single change never sees it crossed. Quantities are whole lots.
 
-Why dicts and not the sorted :class:`~mdcore.book.OrderBook`: this is the feed's hot path
-(hundreds of thousands of changes a second), and every action only ever needs the best
-level, the worst one and a level near a given distance, which the grid gives by index
-arithmetic. :attr:`SimulatedMarket.book` builds an ``OrderBook`` on demand for checks.
+The levels themselves, their best and worst index and the net changes of an event are
+:class:`~feed_simulator.grid_book.GridBook`; this module is the order flow that moves them.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mdcore.book import ASK, BID, OrderBook
+from feed_simulator.grid_book import OUTWARD, SIDES, GridBook, GridChange
 from mdcore.events import Change
 from mdcore.instruments import Instrument, instrument
 from mdcore.numbers import parse_units
@@ -46,8 +44,6 @@ START_PRICES: dict[str, str] = {
 }
 SYNTHETIC_START_PRICE = "100"
 
-_SIDE = (BID, ASK)  # side number -> wire letter
-_OUT = (-1, 1)  # side number -> direction of the grid index away from the mid
 _TABLE = 1024  # pre-drawn lognormal factors per market: a draw costs one getrandbits(10)
 ADD_NEAR = 0.6  # share of new orders placed close to the top (the rest anywhere)
 CANCEL_NEAR = 0.05  # share of level cancels close to the top (the rest anywhere)
@@ -91,7 +87,7 @@ def start_price(inst: Instrument) -> int:
     return max(inst.tick, units - units % inst.tick)
 
 
-class SimulatedMarket:
+class SimulatedMarket(GridBook):
     """A random-walk order book for one pair; deterministic given its ``rng``."""
 
     def __init__(
@@ -108,7 +104,7 @@ class SimulatedMarket:
         if price <= 0:
             raise ValueError(f"{inst.pair}: the start price must be positive")
         raw_step = int(price * p.step_bp / 10_000)
-        self.step = max(inst.tick, raw_step - raw_step % inst.tick)  # price units per grid index
+        super().__init__(max(inst.tick, raw_step - raw_step % inst.tick))
         self._mid = max(1, price // self.step)
         self._mid0 = self._mid
         self._target = p.initial_levels
@@ -123,12 +119,8 @@ class SimulatedMarket:
         self._base_lots = max(1, lots // (price * inst.lot))
         self._sizes = [rng.lognormvariate(-0.125, 0.5) for _ in range(_TABLE)]  # mean 1
         self._factors = [rng.lognormvariate(0.0, 0.3) for _ in range(_TABLE)]  # median 1
-        self._levels: tuple[dict[int, int], dict[int, int]] = ({}, {})  # side -> {index: qty units}
-        self._best = [0, 0]  # per side, the best index (meaningless while the side is empty)
-        self._worst = [0, 0]
-        self._touched: dict[int, int] = {}  # 2*index+side -> qty before the event
         self._price_text: dict[int, str] = {}  # grid index -> canonical price string
-        self._pending: deque[list[tuple[int, int, int]]] = deque(self._initial_events())
+        self._pending: deque[list[GridChange]] = deque(self._initial_events())
 
     # --- public ------------------------------------------------------------------
 
@@ -146,18 +138,6 @@ class SimulatedMarket:
         """True while the initial book is still being published."""
         return bool(self._pending)
 
-    @property
-    def book(self) -> OrderBook:
-        """A copy of the current book as an :class:`OrderBook` (built on each call: for checks)."""
-        book, step = OrderBook(), self.step
-        for s, levels in enumerate(self._levels):
-            for index, qty in levels.items():
-                book.set_level(_SIDE[s], index * step, qty)
-        return book
-
-    def depth(self, side: str) -> int:
-        return len(self._levels[_SIDE.index(side)])
-
     def next_changes(self) -> list[Change]:
         """Perform one event; its net changes ``(side, price units, qty units)``, removals first.
 
@@ -165,7 +145,7 @@ class SimulatedMarket:
         so a consumer reading the topic from the beginning builds it too.
         """
         step = self.step
-        return [(_SIDE[s], index * step, qty) for s, index, qty in self._event()]
+        return [(SIDES[s], index * step, qty) for s, index, qty in self._event()]
 
     def next_wire_changes(self) -> list[WireChange]:
         """The same event as :meth:`next_changes`, as canonical strings ready to encode."""
@@ -179,12 +159,12 @@ class SimulatedMarket:
                     prices.clear()
                 price = prices[index] = self.instrument.format_price(index * self.step)
             # The same text as Instrument.format_qty, without two calls per change.
-            out.append((_SIDE[s], price, qty_format % divmod(qty, unit) if unit > 1 else str(qty)))
+            out.append((SIDES[s], price, qty_format % divmod(qty, unit) if unit > 1 else str(qty)))
         return out
 
     # --- events ------------------------------------------------------------------
 
-    def _event(self) -> list[tuple[int, int, int]]:
+    def _event(self) -> list[GridChange]:
         if self._pending:
             chunk = self._pending.popleft()
             for s, index, qty in chunk:
@@ -201,36 +181,22 @@ class SimulatedMarket:
                 return changes
             actions = 1  # everything cancelled out (e.g. resized and back): try again
 
-    def _initial_events(self) -> Iterable[list[tuple[int, int, int]]]:
+    def _initial_events(self) -> Iterable[list[GridChange]]:
         """The starting book as chunks of adds, best levels of both sides first."""
         target, rng, mid = self.params.initial_levels, self._rng, self._mid
-        sides: list[list[tuple[int, int, int]]] = [[], []]
+        sides: list[list[GridChange]] = [[], []]
         for s in (0, 1):
             inner = mid if s == 0 else mid + 1
             distance = 0
             while len(sides[s]) < target and (s == 1 or inner - distance >= 1):
                 if rng.random() < 0.75:  # the same occupancy as `_span` assumes
-                    sides[s].append((s, inner + _OUT[s] * distance, self._size(distance)))
+                    sides[s].append((s, inner + OUTWARD[s] * distance, self._size(distance)))
                 distance += 1
         bids, asks = sides
         merged = [change for both in zip(bids, asks, strict=False) for change in both]
         merged += bids[len(asks) :] + asks[len(bids) :]
         chunk = self.params.seed_chunk
         return [merged[i : i + chunk] for i in range(0, len(merged), chunk)]
-
-    def _net(self) -> list[tuple[int, int, int]]:
-        """Touched levels whose quantity differs from the event's start: removals, then the rest."""
-        levels = self._levels
-        removals: list[tuple[int, int, int]] = []
-        others: list[tuple[int, int, int]] = []
-        for key, before in self._touched.items():
-            s, index = key & 1, key >> 1
-            after = levels[s].get(index, 0)
-            if after != before:
-                (others if after else removals).append((s, index, after))
-        self._touched.clear()
-        removals += others
-        return removals
 
     # --- actions -------------------------------------------------------------------
 
@@ -257,43 +223,12 @@ class SimulatedMarket:
             else:
                 self._resize(s, rng)
 
-    def _set(self, s: int, index: int, qty: int) -> None:
-        """Set a level, keeping best/worst and the event's before-quantities."""
-        levels = self._levels[s]
-        prior = levels.get(index, 0)
-        key = 2 * index + s
-        if key not in self._touched:
-            self._touched[key] = prior
-        out = _OUT[s]
-        if qty:
-            levels[index] = qty
-            if not prior:
-                if len(levels) == 1:
-                    self._best[s] = self._worst[s] = index
-                elif (index - self._best[s]) * out < 0:
-                    self._best[s] = index
-                elif (index - self._worst[s]) * out > 0:
-                    self._worst[s] = index
-        elif prior:
-            del levels[index]
-            if levels:
-                if index == self._best[s]:
-                    index += out
-                    while index not in levels:
-                        index += out
-                    self._best[s] = index
-                elif index == self._worst[s]:
-                    index -= out
-                    while index not in levels:
-                        index -= out
-                    self._worst[s] = index
-
     def _pick_level(self, s: int, rng: random.Random, near: float) -> int | None:
         """An existing level: with odds ``near`` close to the top, else anywhere in the book."""
         levels = self._levels[s]
         if not levels:
             return None
-        out, worst = _OUT[s], self._worst[s]
+        out, worst = OUTWARD[s], self._worst[s]
         # Order flow concentrates near the top: an exponential distance from the best level.
         offset = int(rng.expovariate(0.1)) if rng.random() < near else int(rng.random() * self._span)
         index = self._best[s] + out * offset
@@ -305,7 +240,7 @@ class SimulatedMarket:
 
     def _add(self, s: int, rng: random.Random) -> None:
         """A new order: often at or just inside the best price, otherwise anywhere in the book."""
-        levels, out = self._levels[s], _OUT[s]
+        levels, out = self._levels[s], OUTWARD[s]
         inner = self._mid if s == 0 else self._mid + 1
         u = rng.random()
         if levels and u < ADD_NEAR:
@@ -350,7 +285,7 @@ class SimulatedMarket:
         if not levels:
             return
         count = 1 + int(rng.random() * (2 * self.params.requote_levels - 1))
-        out, index, worst = _OUT[s], self._best[s], self._worst[s]
+        out, index, worst = OUTWARD[s], self._best[s], self._worst[s]
         factors = self._factors
         while count:
             if index in levels:
