@@ -1,8 +1,10 @@
 """Write the conformance kit's cases (``cases/*.jsonl``).
 
-    python tests/conformance/generate.py                   # the crafted cases (deterministic)
-    python tests/conformance/generate.py --check           # exit 1 if a crafted file is not what this writes
-    python tests/conformance/generate.py --record ws://127.0.0.1:8765/ws   # record a real run
+    python -m tests.conformance.generate                   # the crafted cases (deterministic)
+    python -m tests.conformance.generate --check           # exit 1 if a crafted file is not what this writes
+    python -m tests.conformance.generate --record ws://127.0.0.1:8765/ws   # record a real run
+
+(from the repository's root: the kit is the package ``tests.conformance``.)
 
 Crafted cases are written from :class:`kit.Source` books, so they come out the same every time
 (a test checks the committed files against this script). ``--record`` connects to a running
@@ -23,13 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-for entry in (str(ROOT), str(HERE)):
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+from tests.conformance.kit import CASES, CaseWriter, Source, encode, id_ref, unsynced
 
-from kit import CASES, CaseWriter, Source, encode, id_ref, unsynced  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 BTC, ETH, SOL = "BTC-USD", "ETH-USD", "SOL-USD"
 

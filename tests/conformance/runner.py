@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from kit import COUNTERS, Case, op_matches, substitute_ids
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from clients import Backoff, BookClient, ClientOptions
 from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
+from tests.conformance.kit import COUNTERS, Case, op_matches, substitute_ids
 
 T = 5.0  # seconds: the bound of every wait
 

@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from confluent_kafka import Consumer, TopicPartition
-from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
-from stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 from bookcast.embedded_cluster import EmbeddedRedisCluster
 from bookcast.processes import TierProcess, tier_env
@@ -25,6 +23,8 @@ from clients.updates import BookUpdate
 from feed_simulator.topic import ensure_topic
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import RedisLayout, StoredState
+from tests.integration.pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
+from tests.integration.stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 
 def cluster_env(

@@ -13,14 +13,14 @@ import http.client
 import json
 
 import pytest
-from stack_helpers import unique, wait_until_async
-from test_gateway_stream import PAIRS, counters, gateway_env
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
+from tests.integration.gateway_helpers import PAIRS, counters, gateway_env
+from tests.integration.stack_helpers import unique, wait_until_async
 
 pytestmark = pytest.mark.integration
 

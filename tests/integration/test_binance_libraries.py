@@ -23,10 +23,10 @@ from collections.abc import Iterator
 import ccxt.pro
 import orjson
 import pytest
-from pipeline_helpers import feed_in_background, feed_settings
-from stack_helpers import isolated_stack, wait_until_async
 
 from bookcast.processes import TierProcess
+from tests.integration.pipeline_helpers import feed_in_background, feed_settings
+from tests.integration.stack_helpers import isolated_stack, wait_until_async
 
 with warnings.catch_warnings():  # python-binance imports websockets' legacy client names
     warnings.simplefilter("ignore", DeprecationWarning)

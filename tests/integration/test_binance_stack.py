@@ -10,23 +10,25 @@ md_service starts a new epoch). Each client's book must equal REST depth at the 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 import redis
-from pipeline_helpers import feed_in_background, feed_settings
-from stack_helpers import TIMEOUT, isolated_stack, stored_state, wait_until, wait_until_async
 
 from bookcast.processes import TierProcess
 from mdcore.redis_layout import RedisLayout
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "binance_client"))
-from binance_reference_client import ReferenceDepthClient
+from tests.binance_client.binance_reference_client import ReferenceDepthClient
+from tests.integration.pipeline_helpers import feed_in_background, feed_settings
+from tests.integration.stack_helpers import (
+    TIMEOUT,
+    isolated_stack,
+    stored_state,
+    wait_until,
+    wait_until_async,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_helpers import isolated_stack, wait_until
 
 from bookcast.processes import TierProcess
+from tests.integration.stack_helpers import isolated_stack, wait_until
 
 pytestmark = pytest.mark.integration
 

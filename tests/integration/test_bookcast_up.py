@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
-from stack_helpers import TIMEOUT
 
 from clients import BookClient
+from tests.integration.stack_helpers import TIMEOUT
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
-from stack_helpers import (
+
+from bookcast.processes import TierProcess
+from clients import Backoff, BookClient, ClientOptions
+from feed_simulator.config import add_arguments as feed_arguments
+from feed_simulator.config import load_config as feed_config
+from feed_simulator.producer import run_feed
+from tests.integration.stack_helpers import (
     isolated_stack,
     source_books,
     stored_book,
@@ -25,12 +31,6 @@ from stack_helpers import (
     wait_until,
     wait_until_async,
 )
-
-from bookcast.processes import TierProcess
-from clients import Backoff, BookClient, ClientOptions
-from feed_simulator.config import add_arguments as feed_arguments
-from feed_simulator.config import load_config as feed_config
-from feed_simulator.producer import run_feed
 
 pytestmark = pytest.mark.integration
 

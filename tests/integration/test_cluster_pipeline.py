@@ -13,8 +13,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from pipeline_helpers import feed_settings, md_and_gateway
-from stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 from bookcast.processes import tier_env
 from clients import BookClient
@@ -22,6 +20,8 @@ from feed_simulator.producer import run_feed
 from feed_simulator.topic import ensure_topic
 from mdcore.instruments import default_pairs
 from mdcore.redis_layout import RedisLayout
+from tests.integration.pipeline_helpers import feed_settings, md_and_gateway
+from tests.integration.stack_helpers import source_books, stored_book, unique, wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
 

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from cluster_helpers import assert_books_heal, cluster_env, flowing
 from redis.crc import key_slot
-from stack_helpers import wait_until_async
 
 from bookcast.embedded_cluster import EmbeddedRedisCluster
 from mdcore.instruments import default_pairs
+from tests.integration.cluster_helpers import assert_books_heal, cluster_env, flowing
+from tests.integration.stack_helpers import wait_until_async
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
-from stack_helpers import isolated_stack, wait_until
 
 from mdcore.instruments import default_pairs
 from mdcore.redis_layout import RedisLayout
+from tests.integration.pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
+from tests.integration.stack_helpers import isolated_stack, wait_until
 
 pytestmark = pytest.mark.integration
 

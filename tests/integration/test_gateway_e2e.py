@@ -21,9 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
-from stack_helpers import source_books, stored_book, stored_state, unique, wait_until, wait_until_async
-from test_gateway_slow import latencies_after, stalled_probe
-from test_gateway_stream import Probe, counters, http_get
 
 from bookcast.embedded_redis import EmbeddedRedis
 from bookcast.processes import TierProcess, tier_env
@@ -33,6 +30,15 @@ from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
 from feed_simulator.topic import ensure_topic
 from mdcore.messages import Snapshot
+from tests.integration.gateway_helpers import Probe, counters, http_get, latencies_after, stalled_probe
+from tests.integration.stack_helpers import (
+    source_books,
+    stored_book,
+    stored_state,
+    unique,
+    wait_until,
+    wait_until_async,
+)
 
 pytestmark = pytest.mark.integration
 

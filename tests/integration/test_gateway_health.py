@@ -15,13 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_helpers import unique, wait_until
-from test_gateway_stream import PAIRS, Probe, counters, http_get, start_gateway
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from bookcast.embedded_redis import EmbeddedRedis
 from mdcore.redis_layout import RedisLayout
 from mdcore.status_bus import encode_status, index_key, status_key
+from tests.integration.gateway_helpers import PAIRS, Probe, counters, http_get, start_gateway
+from tests.integration.stack_helpers import unique, wait_until
 
 pytestmark = pytest.mark.integration
 

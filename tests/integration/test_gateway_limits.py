@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 import pytest_asyncio
-from stack_helpers import unique, wait_until_async
-from test_gateway_stream import PAIRS, Probe, counters, start_gateway
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from mdcore.messages import ErrorMessage, Pong
+from tests.integration.gateway_helpers import PAIRS, Probe, counters, start_gateway
+from tests.integration.stack_helpers import unique, wait_until_async
 
 pytestmark = pytest.mark.integration
 

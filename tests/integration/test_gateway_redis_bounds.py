@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from redis.exceptions import MaxConnectionsError
-from stack_helpers import unique
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from gateway.counters import Counters
 from gateway.redis_link import RedisLink
 from mdcore.redis_layout import RedisLayout
+from tests.integration.stack_helpers import unique
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,19 @@ import statistics
 import time
 
 import pytest
-from stack_helpers import unique, wait_until_async
-from test_gateway_stream import PAIRS, Probe, counters, start_gateway
 from websockets.asyncio.client import connect
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
-from mdcore.messages import Delta, Snapshot
+from mdcore.messages import Snapshot
+from tests.integration.gateway_helpers import (
+    PAIRS,
+    Probe,
+    counters,
+    latencies_after,
+    stalled_probe,
+    start_gateway,
+)
+from tests.integration.stack_helpers import unique, wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -31,24 +38,6 @@ SLOW = {
     "send_buffer": str(16 * 1024),  # small kernel buffers: a stuck client shows up in milliseconds
     "slow_close_s": "2",
 }
-
-
-def latencies_after(probe: Probe, since_ns: int) -> list[float]:
-    """Window close -> receipt, in ms, of every delta received after ``since_ns``."""
-    return [
-        (at - m.ts) / 1e6
-        for m, at in zip(probe.messages, probe.received_ns, strict=True)
-        if isinstance(m, Delta) and at > since_ns
-    ]
-
-
-async def stalled_probe(url: str) -> Probe:
-    """A real client on a socket with a tiny receive buffer, so that it can stop reading for real."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", int(url.split(":")[2].split("/")[0])))
-    sock.setblocking(False)
-    return Probe(await connect(url, sock=sock, max_size=None, compression=None, proxy=None))
 
 
 async def test_a_stuck_client_delays_nobody_and_later_gets_snapshots_never_a_gap(infra) -> None:

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from stack_helpers import unique, wait_until, wait_until_async
-from test_gateway_slow import stalled_probe
-from test_gateway_stream import PAIRS, Probe, gateway_env
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
 from bookcast.processes import TierProcess
 from mdcore.redis_layout import RedisLayout
+from tests.integration.gateway_helpers import PAIRS, Probe, gateway_env, stalled_probe
+from tests.integration.stack_helpers import unique, wait_until, wait_until_async
 
 pytestmark = pytest.mark.integration
 

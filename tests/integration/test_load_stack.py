@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from stack_helpers import isolated_stack, stored_state, wait_until
 
 from bookcast.processes import TierProcess
+from tests.integration.stack_helpers import isolated_stack, stored_state, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_helpers import (
+
+from bookcast.embedded_kafka import EmbeddedKafka
+from bookcast.processes import TierProcess, tier_env
+from feed_simulator.topic import ensure_topic
+from mdcore.redis_layout import RedisLayout
+from tests.integration.stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
     Feeder,
@@ -32,11 +37,6 @@ from stack_helpers import (
     unique,
     wait_until,
 )
-
-from bookcast.embedded_kafka import EmbeddedKafka
-from bookcast.processes import TierProcess, tier_env
-from feed_simulator.topic import ensure_topic
-from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,12 @@ import orjson
 import pytest
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
-from stack_helpers import stored_book, stored_state, unique, wait_until
 
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.book import OrderBook
 from mdcore.events import encode_event
+from tests.integration.stack_helpers import stored_book, stored_state, unique, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_helpers import (
+
+from bookcast.embedded_kafka import EmbeddedKafka
+from bookcast.loopback import free_port
+from bookcast.processes import TierProcess, tier_env
+from feed_simulator.topic import ensure_topic
+from mdcore.redis_layout import RedisLayout
+from mdcore.status_bus import decode_status, status_key
+from tests.integration.stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
     Feeder,
@@ -34,13 +41,6 @@ from stack_helpers import (
     unique,
     wait_until,
 )
-
-from bookcast.embedded_kafka import EmbeddedKafka
-from bookcast.loopback import free_port
-from bookcast.processes import TierProcess, tier_env
-from feed_simulator.topic import ensure_topic
-from mdcore.redis_layout import RedisLayout
-from mdcore.status_bus import decode_status, status_key
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,15 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from stack_helpers import (
+
+from bookcast.embedded_redis import EmbeddedRedis
+from bookcast.processes import TierProcess, tier_env
+from clients import BookClient
+from feed_simulator.topic import ensure_topic
+from mdcore.book import OrderBook
+from mdcore.local_book import LocalBook
+from mdcore.redis_layout import RedisLayout
+from tests.integration.stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
     Feeder,
@@ -30,14 +38,6 @@ from stack_helpers import (
     wait_until,
     wait_until_async,
 )
-
-from bookcast.embedded_redis import EmbeddedRedis
-from bookcast.processes import TierProcess, tier_env
-from clients import BookClient
-from feed_simulator.topic import ensure_topic
-from mdcore.book import OrderBook
-from mdcore.local_book import LocalBook
-from mdcore.redis_layout import RedisLayout
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,6 @@ import time
 
 import pytest
 import redis
-from kafka_fakes import FakeMessage
-from stack_helpers import rebuild, stored_book, unique
 
 from md_service.config import MdConfig
 from md_service.redis_store import RedisStore
@@ -17,6 +15,8 @@ from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.events import encode_event
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import RedisLayout
+from tests.integration.stack_helpers import rebuild, stored_book, unique
+from tests.kafka_fakes import FakeMessage
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ import time
 
 import pytest
 from redis.cluster import RedisCluster
-from stack_helpers import unique
 
 from md_service.pair_stream import PairStream
 from md_service.redis_store import RedisStore
 from md_service.window_script import PartitionWrite, SnapshotWrite
 from mdcore.codec import decode_delta
 from mdcore.redis_layout import RedisLayout
+from tests.integration.stack_helpers import unique
 
 pytestmark = pytest.mark.integration
 

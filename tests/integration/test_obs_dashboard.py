@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from stack_helpers import isolated_stack, wait_until
 
 from bookcast.loopback import free_port
 from bookcast.processes import TierProcess
 from feed_simulator.config import add_arguments as feed_arguments
 from feed_simulator.config import load_config as feed_config
 from feed_simulator.producer import run_feed
+from tests.integration.stack_helpers import isolated_stack, wait_until
 
 pytestmark = pytest.mark.integration
 

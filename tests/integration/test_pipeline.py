@@ -13,8 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
-from pipeline_helpers import feed_settings, md_and_gateway
-from stack_helpers import (
+
+from clients import BookClient
+from feed_simulator.producer import run_feed
+from tests.integration.pipeline_helpers import feed_settings, md_and_gateway
+from tests.integration.stack_helpers import (
     isolated_stack,
     source_books,
     stored_book,
@@ -22,9 +25,6 @@ from stack_helpers import (
     wait_until,
     wait_until_async,
 )
-
-from clients import BookClient
-from feed_simulator.producer import run_feed
 
 pytestmark = pytest.mark.integration
 

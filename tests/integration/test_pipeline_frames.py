@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 import websockets
-from pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
-from stack_helpers import isolated_stack, wait_until_async
 
 from mdcore.codec import decode_server_frame, encode_client_op
 from mdcore.instruments import default_pairs
 from mdcore.messages import Delta, Subscribe
+from tests.integration.pipeline_helpers import feed_in_background, feed_settings, md_and_gateway
+from tests.integration.stack_helpers import isolated_stack, wait_until_async
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from scripted_server import ScriptedServer, SourceBook, T, fast_options, open_synced
 
 from clients import BookClient, ClientConnectError, cli
+from tests.unit.clients.scripted_server import ScriptedServer, SourceBook, T, fast_options, open_synced
 
 FLOOR = 0.3  # the Retry-After the tests' gateway sends, in seconds; far above fast_options' backoff
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from scripted_server import SourceBook
 
 from clients import BookUpdate, ClientStats
 from clients.book_set import BookSet
 from clients.view import BookView
 from mdcore.instruments import default_pairs
 from mdcore.messages import Resync, StreamPosition
+from tests.unit.clients.scripted_server import SourceBook
 
 SECOND = 1_000_000_000
 

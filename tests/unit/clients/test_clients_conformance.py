@@ -8,18 +8,13 @@ never drift apart.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-KIT = Path(__file__).resolve().parents[2] / "conformance"
-if str(KIT) not in sys.path:
-    sys.path.insert(0, str(KIT))
-
-from generate import crafted  # noqa: E402  (needs the path above)
-from kit import all_cases, read_case  # noqa: E402
-from runner import run_case  # noqa: E402
+from tests.conformance.generate import crafted
+from tests.conformance.kit import all_cases, read_case
+from tests.conformance.runner import run_case
 
 CASES = list(all_cases())
 
@@ -35,8 +30,8 @@ def test_the_kit_has_every_case_the_issue_asks_for() -> None:
 
 def test_the_crafted_cases_are_what_the_generator_writes() -> None:
     for path, text in crafted().items():
-        assert path.exists(), f"{path.name} is missing: python tests/conformance/generate.py"
-        assert path.read_text() == text, f"{path.name} is stale: python tests/conformance/generate.py"
+        assert path.exists(), f"{path.name} is missing: python -m tests.conformance.generate"
+        assert path.read_text() == text, f"{path.name} is stale: python -m tests.conformance.generate"
 
 
 @pytest.mark.parametrize("path", CASES, ids=[path.stem for path in CASES])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from scripted_server import SourceBook, T, book_levels, fast_options, open_synced
 
 from clients import BookClient, BookUpdate, ClientError, NotConnectedError
 from mdcore.codec import encode_delta
 from mdcore.errors import UnknownPairError
+from tests.unit.clients.scripted_server import SourceBook, T, book_levels, fast_options, open_synced
 
 
 async def test_array_frames_apply_every_message_in_order(server, source) -> None:

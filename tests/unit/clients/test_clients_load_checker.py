@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import orjson
-from scripted_server import SourceBook, encode
 
 from clients.load.checker import RESYNC_RETRY_NS, StreamChecker
 from clients.load.stats import Latencies, LoadCounters
+from tests.unit.clients.scripted_server import SourceBook, encode
 
 NOW = 10**18
 

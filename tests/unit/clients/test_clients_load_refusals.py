@@ -7,13 +7,13 @@ import threading
 import time
 
 import orjson
-from scripted_server import SourceBook, T
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from clients.load.worker import ConnSpec, Worker, WorkerPlan
 from mdcore.codec import encode_snapshot
+from tests.unit.clients.scripted_server import SourceBook, T
 
 
 class RefusingGateway:

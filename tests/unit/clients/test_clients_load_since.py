@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from scripted_server import SourceBook, encode
 
 from clients.load.checker import SUBSCRIBE_BUDGET, StreamChecker, subscribe_chunks
 from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
 from mdcore.instruments import default_pairs
 from mdcore.messages import Ack
+from tests.unit.clients.scripted_server import SourceBook, encode
 
 NOW = 10**18
 MS = 1_000_000

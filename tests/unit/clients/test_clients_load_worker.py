@@ -6,9 +6,8 @@ import asyncio
 import threading
 import time
 
-from scripted_server import SourceBook, T, encode
-
 from clients.load.worker import ConnSpec, Worker, WorkerPlan
+from tests.unit.clients.scripted_server import SourceBook, T, encode
 
 
 def plan(url, connections=2, duration=30.0, pairs=("BTC-USD",), verify=True):

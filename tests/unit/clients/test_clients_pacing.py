@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from scripted_server import T, fast_options
 
 from clients import BookClient, ClientOptions
 from clients.pacing import OpPacer
 from mdcore.instruments import default_pairs
+from tests.unit.clients.scripted_server import T, fast_options
 
 
 def test_pacer_allows_a_burst_then_the_rate() -> None:

@@ -7,9 +7,16 @@ import random
 import socket
 
 import pytest
-from scripted_server import ScriptedServer, SourceBook, T, book_levels, fast_options, open_synced
 
 from clients import Backoff, BookClient, ClientClosedError, ClientConnectError
+from tests.unit.clients.scripted_server import (
+    ScriptedServer,
+    SourceBook,
+    T,
+    book_levels,
+    fast_options,
+    open_synced,
+)
 
 
 async def _lose_connection(client, conn, how: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from scripted_server import T, book_levels, fast_options, open_synced
 
 from mdcore.messages import Ping
+from tests.unit.clients.scripted_server import T, book_levels, fast_options, open_synced
 
 
 async def test_snapshot_then_deltas_track_the_source(server, source) -> None:

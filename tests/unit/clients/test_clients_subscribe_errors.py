@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from scripted_server import SourceBook, T, book_levels, fast_options, open_synced
 
 from clients import Backoff, BookUpdate, ClientStats, SubscriptionRefusedError
 from clients.book_set import BookSet
 from clients.view import BookView
 from mdcore.messages import Ack, ErrorMessage, Ping, Resync, StreamPosition, Subscribe
+from tests.unit.clients.scripted_server import SourceBook, T, book_levels, fast_options, open_synced
 
 SECOND = 1_000_000_000
 NO_JITTER = Backoff(initial=30, maximum=600, jitter=0)

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripted_server import SourceBook, T
 
 from clients import ClientStats, cli
 from clients.book_set import BookSet
 from clients.render import FrameInfo, render_frame
 from clients.view import BookView
 from mdcore.messages import ErrorMessage
+from tests.unit.clients.scripted_server import SourceBook, T
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -4,7 +4,6 @@ import random
 from collections import Counter, defaultdict
 
 import pytest
-from feed_fakes import FakeProducer
 
 from feed_simulator.config import FeedConfig
 from feed_simulator.faults import MALFORMED_KINDS, FaultInjector, FaultRates, malformed
@@ -15,6 +14,7 @@ from feed_simulator.source import EventSource
 from mdcore.book import OrderBook
 from mdcore.errors import InvalidEventError
 from mdcore.events import decode_event
+from tests.unit.feed_simulator.feed_fakes import FakeProducer
 
 PAIRS = ("BTC-USD", "DOGE-USD", "SYN001-USD")
 PARAMS = MarketParams(max_levels=40)

@@ -2,12 +2,11 @@
 
 import threading
 
-from feed_fakes import FakeKafkaError, FakeProducer
-
 from feed_simulator.config import FeedConfig
 from feed_simulator.delivery import DeliveryCounter
 from feed_simulator.producer import pump
 from mdcore.events import decode_event
+from tests.unit.feed_simulator.feed_fakes import FakeKafkaError, FakeProducer
 
 
 def config(**overrides):

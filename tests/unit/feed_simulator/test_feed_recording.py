@@ -6,7 +6,6 @@ import time
 
 import orjson
 import pytest
-from feed_fakes import FakeProducer
 
 from feed_simulator.config import FeedConfig, parse_config
 from feed_simulator.faults import FaultRates
@@ -15,6 +14,7 @@ from feed_simulator.producer import pump
 from feed_simulator.recording import RecordingError, RecordingReader
 from feed_simulator.replay import replay, restamp, shifted_xts
 from mdcore.settings import SettingError
+from tests.unit.feed_simulator.feed_fakes import FakeProducer
 
 PAIRS = ("BTC-USD", "XRP-USD", "SYN002-USD")
 PARAMS = MarketParams(max_levels=40)

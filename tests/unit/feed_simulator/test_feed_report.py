@@ -2,12 +2,12 @@
 
 import orjson
 import pytest
-from feed_fakes import FakeProducer
 
 from feed_simulator.config import FeedConfig
 from feed_simulator.market import MarketParams
 from feed_simulator.producer import pump
 from feed_simulator.report import FeedReport, merge_reports
+from tests.unit.feed_simulator.feed_fakes import FakeProducer
 
 PARAMS = MarketParams(max_levels=30)
 

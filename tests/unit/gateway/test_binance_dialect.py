@@ -12,9 +12,7 @@ import asyncio
 import itertools
 import random
 import socket
-import sys
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
@@ -29,9 +27,7 @@ from mdcore.instruments import instrument
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta, Snapshot
 from mdcore.wire_format import book_checksum
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "binance_client"))
-from binance_reference_client import ReferenceDepthClient, http_get_json
+from tests.binance_client.binance_reference_client import ReferenceDepthClient, http_get_json
 
 T = 5.0
 PAIRS = ("BTC-USD", "ETH-USD", "SOL-USD")

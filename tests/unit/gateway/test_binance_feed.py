@@ -6,11 +6,7 @@ the feed's events and with REST-equivalent snapshots of the replica's book.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import orjson
-from md_service_free_fixtures import Stream
 
 from gateway.binance.events import book_levels8
 from gateway.binance.feed import PairFeed
@@ -19,9 +15,8 @@ from gateway.binance.update_ids import ID_SCALE, UpdateIds
 from mdcore.book import ASK, BID
 from mdcore.codec import decode_delta
 from mdcore.local_book import LocalBook
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "binance_client"))
-from binance_reference_client import DepthBook
+from tests.binance_client.binance_reference_client import DepthBook
+from tests.unit.gateway.md_service_free_fixtures import Stream
 
 E1 = "1732190400000-aaaaaa"
 E2 = "1732190460000-bbbbbb"  # a minute later

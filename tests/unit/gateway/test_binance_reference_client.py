@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import http
 import random
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -21,8 +19,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "binance_client"))
-from binance_reference_client import DepthBook, ReferenceDepthClient
+from tests.binance_client.binance_reference_client import DepthBook, ReferenceDepthClient
 
 T = 5.0  # every wait is bounded by this
 

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
-from md_service_free_fixtures import Stream
 from redis.exceptions import MaxConnectionsError
 from websockets.datastructures import Headers
 from websockets.http11 import Request
@@ -24,6 +23,7 @@ from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
 from gateway.hub import Hub
 from gateway.limits import Admission, RateByAddress, TokenBucket
 from mdcore.local_book import LocalBook
+from tests.unit.gateway.md_service_free_fixtures import Stream
 
 DEEP_ID = '{"op":"ping","id":' + "[" * 254 + "]" * 254 + "}"
 

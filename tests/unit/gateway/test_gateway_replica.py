@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from md_service_free_fixtures import Stream
 
 from gateway.replica import PairReplica, ReplicaState
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta
+from tests.unit.gateway.md_service_free_fixtures import Stream
 
 PAIR = "ETH-USD"
 

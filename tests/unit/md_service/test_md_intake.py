@@ -6,7 +6,6 @@ import logging
 
 import orjson
 import pytest
-from kafka_fakes import FakeMessage
 
 from md_service.counters import MdCounters
 from md_service.intake import Intake
@@ -18,6 +17,7 @@ from mdcore.local_book import LocalBook
 from mdcore.messages import Snapshot
 from mdcore.redis_layout import StoredState
 from mdruntime.log_throttle import LogThrottle
+from tests.kafka_fakes import FakeMessage
 
 PAIR = "BTC-USD"
 

@@ -1,0 +1,1 @@
+"""The test suite, a package tree: helpers are imported by full name (tests.integration.stack_helpers)."""
