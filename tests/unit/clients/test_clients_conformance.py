@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.generate import crafted
+from tests.conformance.crafted import crafted
 from tests.conformance.kit import all_cases, read_case
 from tests.conformance.runner import run_case
 
