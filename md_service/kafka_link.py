@@ -87,10 +87,15 @@ class KafkaLink:
     def up(self) -> bool:
         return self.down_since is None
 
-    def describe(self) -> str:
-        """``up`` or ``down for N s`` (how the service's status reports Redis too)."""
+    def down_for(self) -> float | None:
+        """Seconds the brokers have not answered (None while they do)."""
         down = self.down_since
-        return "up" if down is None else f"down for {self.clock() - down:.1f} s"
+        return None if down is None else self.clock() - down
+
+    def describe(self) -> str:
+        """``up`` or ``down for N s`` (for a log line)."""
+        down = self.down_for()
+        return "up" if down is None else f"down for {down:.1f} s"
 
     def stats(self, raw: str | bytes) -> None:
         """librdkafka's ``stats_cb``: judge the link (:func:`brokers_answering`)."""

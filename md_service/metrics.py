@@ -105,11 +105,6 @@ def kafka_up(service: MdService) -> bool | None:
     return None if link is None else link.down_since is None
 
 
-def owned_partitions(service: MdService) -> list[int]:
-    """The partitions this instance writes (not those it follows); safe from another thread."""
-    return sorted(p for p, part in list(service.ownership.partitions.items()) if not part.following)
-
-
 class MdCollector:
     """Reads the service at scrape time; docs/observability.md lists every name."""
 
@@ -141,7 +136,7 @@ class MdCollector:
                 "bookcast_md_kafka_up", "1 while a Kafka broker answers the consumer", value=int(kafka)
             )
         yield GaugeMetricFamily("bookcast_md_pairs", "pair streams owned", value=len(service.streams))
-        owned = len(owned_partitions(service))
+        owned = len(service.ownership.owned_numbers())
         yield GaugeMetricFamily("bookcast_md_partitions", "Kafka partitions written here", value=owned)
         following = len(service.ownership.partitions) - owned
         yield GaugeMetricFamily(

@@ -133,12 +133,15 @@ class Ownership:
         """Partition -> our owner token, for every partition we write."""
         return {p: part.token for p, part in self.partitions.items() if not part.following}
 
+    # The three below are read by the status and metrics threads too: ``list(...)`` of the
+    # items is one step for the interpreter, so the loop thread cannot change them mid-read.
+
     def owned_numbers(self) -> list[int]:
         """The partitions we write."""
-        return sorted(p for p, part in self.partitions.items() if not part.following)
+        return sorted(p for p, part in list(self.partitions.items()) if not part.following)
 
     def following_numbers(self) -> list[int]:
-        return sorted(p for p, part in self.partitions.items() if part.following)
+        return sorted(p for p, part in list(self.partitions.items()) if part.following)
 
     def fenced_numbers(self) -> list[int]:
-        return sorted(p for p, part in self.partitions.items() if part.fenced)
+        return sorted(p for p, part in list(self.partitions.items()) if part.fenced)

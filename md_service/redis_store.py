@@ -57,11 +57,6 @@ FOLLOW_ATTEMPTS = 5  # a follow point is re-read if a pair appeared in between (
 log = logging.getLogger(__name__)
 
 
-def status_key(layout: RedisLayout, instance: str) -> str:
-    """Where an md_service instance leaves its latest status (JSON of :meth:`MdService.status`)."""
-    return f"{layout.prefix}:md:status:{instance}"
-
-
 def restore(pair: str, reply: Sequence[object]) -> tuple[StoredState | None, LocalBook | None]:
     """A :data:`READ_BOOK_LUA` reply as (state, book at that state).
 
@@ -240,10 +235,6 @@ class RedisStore:
             for (p, token), group in by_owner.items()
         ]
         return {pair.decode() for reply in self._each(self._write_snapshots, calls) for pair in reply}
-
-    def put_status(self, instance: str, payload: bytes, ttl_s: float) -> None:
-        """Leave this instance's status where operators (and tests) can read it; it expires if we die."""
-        self.client.set(status_key(self.layout, instance), payload, px=max(1, int(ttl_s * 1000)))
 
     def close(self) -> None:
         self.client.close()

@@ -29,14 +29,12 @@ older seqs than clients may hold, continue in new epochs instead of republishing
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-import orjson
 import redis
 
 from md_service.cadence import WindowCadence
@@ -51,7 +49,6 @@ from md_service.leases import Leases
 from md_service.ownership import Ownership
 from md_service.pair_stream import PairStream, WindowOutput
 from md_service.redis_store import RedisStore
-from md_service.status_mailbox import StatusMailbox
 from md_service.window_writes import MAX_BACKOFF_S, OUTAGE_LOG_EVERY_S, WindowWrites
 from md_service.write_marks import open_marks
 from mdcore.partitioning import partition_of
@@ -84,7 +81,6 @@ class MdService:
         self.redis_down_since: float | None = None
         self._next_outage_log = 0.0
         self.marks = open_marks(cfg.state_dir, cfg.redis_prefix, cfg.topic)
-        self._status_mailbox: StatusMailbox | None = None  # while running (md_service.status_mailbox)
         self.datasets: dict[int, str] = {}  # partition -> the id of its Redis dataset, per the last claim
         self.leases = Leases(self)
         self.windows = WindowWrites(self)
@@ -202,9 +198,6 @@ class MdService:
         next_status = time.monotonic() + cfg.status_interval_s
         handle = self.intake.handle_batch
         leases = self.leases
-        self._status_mailbox = StatusMailbox(
-            lambda payload, ttl: self.store.put_status(cfg.instance, payload, ttl)
-        )
         try:
             if cfg.standby and not self._start_following():
                 return
@@ -222,14 +215,12 @@ class MdService:
                     leases.tick(now)  # between batches: a takeover may move where a partition is read
                 if now >= next_status:
                     next_status = now + cfg.status_interval_s
-                    self.report_status()
+                    self.log_status()
             self.stop_event.clear()  # one last bounded attempt to write what is open ...
             if self.write_window(check=False, deadline=time.monotonic() + 2.0):
                 leases.release_all()  # ... then give the partitions away: the next writer need not wait
-            self.report_status()
+            self.log_status()
         finally:
-            self._status_mailbox.close()
-            self._status_mailbox = None
             self.source.close()
             if self.dead_letters is not None:
                 self.dead_letters.close()
@@ -273,33 +264,29 @@ class MdService:
         return now
 
     def status(self) -> dict[str, Any]:
-        """Health and counters in one mapping (what the status line logs and tests read)."""
-        down = self.redis_down_since
+        """The instance's health, ownership and counters, as its status reports them.
+
+        Read by the status thread (:class:`md_service.status.StatusPublisher`, which adds the
+        interval's rates, latencies and consumer lag and writes it to the status bus, off the
+        window loop) and by tests. ``redis`` and ``kafka`` are ``up`` or ``down`` (``kafka``:
+        ``unknown`` for a source without a link), with ``*_down_s`` the outage so far.
+        """
+        redis_down, link = self.redis_down_since, self.kafka_link
+        kafka_down = link.down_for() if link is not None else None
+        ownership = self.ownership
         return {
-            "instance": self.cfg.instance,
             "role": "standby" if self.cfg.standby else "active",
-            "redis": "up" if down is None else f"down for {time.monotonic() - down:.1f} s",
-            "kafka": self.kafka_link.describe() if self.kafka_link is not None else "unknown",
+            "redis": "up" if redis_down is None else "down",
+            "redis_down_s": None if redis_down is None else round(time.monotonic() - redis_down, 1),
+            "kafka": "unknown" if link is None else "up" if kafka_down is None else "down",
+            "kafka_down_s": None if kafka_down is None else round(kafka_down, 1),
             "kafka_last_error": self.intake.last_kafka_error,
-            "partitions": self.ownership.owned_numbers(),
-            "following": self.ownership.following_numbers(),
-            "partitions_fenced": self.ownership.fenced_numbers(),
+            "partitions": ownership.owned_numbers(),
+            "following": ownership.following_numbers(),
+            "partitions_fenced": ownership.fenced_numbers(),
             "pairs": len(self.streams),
             "counters": self.counters.as_dict(),
         }
-
-    def report_status(self) -> None:
-        """Log the status line and leave the full status in Redis (best effort, skipped while it is down)."""
-        self.log_status()
-        if self.redis_down_since is not None:
-            return  # a write would wait for a timeout; the outage is logged already
-        ttl = max(3 * self.cfg.status_interval_s, 5.0)
-        payload = orjson.dumps(self.status())
-        if self._status_mailbox is not None:  # running: written off the window loop
-            self._status_mailbox.post(payload, ttl)
-            return
-        with contextlib.suppress(redis.RedisError):  # Redis down: the window writes report it
-            self.store.put_status(self.cfg.instance, payload, ttl)
 
     def log_status(self) -> None:
         c = self.counters

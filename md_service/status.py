@@ -1,10 +1,13 @@
-"""md_service on the status bus: a small JSON status every second, for the live dashboard.
+"""md_service's status: one JSON document every second on the status bus, off the window loop.
 
-A daemon thread (the service's loop is single-threaded on purpose and stays so) reads the
-counters, the consumer lag, the Redis and Kafka links and the interval's latencies, and writes
-``{prefix}:status:md:<instance>`` with a TTL of a few seconds (:mod:`mdcore.status_bus`).
-It has its own Redis connection with short timeouts: a slow or absent Redis delays only
-the status, never a window. :func:`md_status` builds the payload from plain values.
+A daemon thread (the service's loop is single-threaded on purpose and stays so) writes
+``{prefix}:{status}:md:<instance>`` with a TTL of three intervals (:mod:`mdcore.status_bus`),
+on its own Redis connection with short timeouts: a slow or absent Redis (or a Redis Cluster
+node in failover) delays only the status, never a window. One document serves every reader:
+the gateway's dashboard and md_service heartbeat read its rates, latencies, lag and links;
+operators, the chaos harness and the tests read the same document's counters and ownership
+(:meth:`MdService.status`). :func:`md_status` builds it from plain values. A clean stop
+writes one last status, so the final counts (releases, windows) can be read after it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from md_service.metrics import consumer_lag, kafka_up, owned_partitions
+from md_service.metrics import consumer_lag
 from mdcore.latency import IntervalReader, LatencyHistogram
 from mdcore.settings import env_float
 from mdcore.status_bus import (
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# status rate name -> MdCounters attribute
+# status rate name -> MdCounters attribute (a key of MdCounters.as_dict())
 RATES = {
     "events_per_s": "events_applied",
     "changes_per_s": "level_changes",
@@ -64,22 +67,21 @@ def md_status(
     instance: str,
     t_ms: int,
     interval_s: float,
-    counters: Mapping[str, int],
-    before: Mapping[str, int],
+    before: Mapping[str, Any],
     lag: Mapping[int, int] | None,
-    redis_up: bool,
-    pairs: int,
-    partitions: list[int],
     latency: Mapping[str, LatencyHistogram],
-    kafka_up: bool | None = None,
+    state: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The status of one interval, from plain values (counters by :class:`MdCounters` attribute).
+    """The status of one interval, from plain values.
 
-    ``kafka_up`` None (a service without a Kafka link, as in tests) is reported as ``unknown``.
+    ``state`` is the instance's own (:meth:`MdService.status`: links, ownership, pairs and
+    ``counters``), carried as it is; ``before`` its counters one interval ago, for the rates.
     """
+    counters: Mapping[str, Any] = state.get("counters", {})
     now = {name: counters.get(attr, 0) for name, attr in RATES.items()}
     then = {name: before.get(attr, 0) for name, attr in RATES.items()}
     return {
+        **state,
         "v": STATUS_VERSION,
         "kind": "md",
         "id": instance,
@@ -89,17 +91,8 @@ def md_status(
         "totals": {name: counters.get(name, 0) for name in TOTALS},
         "consumer_lag": sum(lag.values()) if lag is not None else None,
         "lag_by_partition": {str(p): n for p, n in sorted(lag.items())} if lag is not None else None,
-        "redis": "up" if redis_up else "down",
-        "kafka": "unknown" if kafka_up is None else "up" if kafka_up else "down",
-        "pairs": pairs,
-        "partitions": partitions,
         "latency": {stage: latency_block(hist) for stage, hist in latency.items()},
     }
-
-
-def _counter_values(service: MdService) -> dict[str, int]:
-    c = service.counters
-    return {attr: getattr(c, attr) for attr in {*RATES.values(), *TOTALS}}
 
 
 class StatusPublisher:
@@ -118,7 +111,7 @@ class StatusPublisher:
         self.prefix = prefix
         self.client = redis_client(redis_url, cluster, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._readers = {stage: IntervalReader(h) for stage, h in service.counters.latency.histograms.items()}
-        self._before = _counter_values(service)
+        self._before: Mapping[str, Any] = service.counters.as_dict()
         self._before_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="md-status", daemon=True)
@@ -133,13 +126,12 @@ class StatusPublisher:
     def build(self) -> dict[str, Any]:
         service = self.service
         now = time.monotonic()
-        counters = _counter_values(service)
+        state = service.status()
         status = md_status(
-            service.cfg.instance, time.time_ns() // 1_000_000, round(now - self._before_at, 3), counters,
-            self._before, consumer_lag(service), service.redis_down_since is None, len(service.streams),
-            owned_partitions(service), {s: r.take() for s, r in self._readers.items()}, kafka_up(service),
+            service.cfg.instance, time.time_ns() // 1_000_000, round(now - self._before_at, 3), self._before,
+            consumer_lag(service), {s: r.take() for s, r in self._readers.items()}, state,
         )  # fmt: skip
-        self._before, self._before_at = counters, now
+        self._before, self._before_at = state["counters"], now
         return status
 
     def publish_once(self) -> None:
@@ -159,7 +151,12 @@ class StatusPublisher:
                 log.exception("status bus: building the status failed")
 
     def stop(self) -> None:
+        """End the thread, then write the last status (after the service stopped: its final counts)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
+            try:
+                self.publish_once()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("status bus: the last status was not written: %s", exc)
         self.client.close()

@@ -40,7 +40,7 @@ class ChaosSettings:
         default_factory=lambda: {
             # a frozen or killed md_service's partitions move within ~2 s, not 6 (tests use this too)
             "md_session_timeout_ms": "2000",
-            "md_status_interval_s": "0.5",
+            "status_bus_s": "0.5",  # md_service's status (counters, partitions) twice a second
             "md_redis_timeout_ms": "1000",
             # a client that never reads is closed after 4 s over the mark, not 10
             "gateway_slow_close_s": "4",

@@ -29,6 +29,7 @@ from bookcast.processes import tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import READ_BOOK_LUA, RedisLayout, StoredState, rebuild_book
+from mdcore.status_bus import decode_status, status_key
 
 HTTP_TIMEOUT_S = 2.0
 
@@ -109,14 +110,15 @@ class ChaosStack:
         return redis.Redis.from_url(self.redis.url, socket_timeout=2.0, socket_connect_timeout=1.0)
 
     def md_status(self, instance: str) -> dict[str, Any] | None:
+        """The instance's status on the status bus (counters, partitions), None if absent."""
         client = self.redis_client()
         try:
-            raw = client.get(f"{self.prefix}:md:status:{instance}")
+            raw = client.get(status_key(self.prefix, "md", instance))
         except redis.RedisError:
             return None
         finally:
             client.close()
-        return orjson.loads(raw) if raw else None
+        return decode_status(raw)
 
     def owned(self, md: Tier) -> list[int]:
         status = self.md_status(md.instance) if md.running and not md.frozen else None

@@ -13,7 +13,6 @@ The printed figures (``pytest -s``) are the ones docs/md_service.md reports.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -26,6 +25,7 @@ from bookcast.embedded_kafka import EmbeddedKafka
 from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.redis_layout import RedisLayout
+from mdcore.status_bus import decode_status, status_key
 from tests.integration.stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
@@ -56,7 +56,7 @@ class Rig:
         self.bootstrap = bootstrap or infra.kafka_bootstrap
         self.topic, self.prefix, self.group = unique("md-fo"), unique("mdfo"), unique("md-fo")
         ensure_topic(self.bootstrap, self.topic, PARTITIONS)
-        base = {"md_status_interval_s": "0.2", "md_check_ms": "200"}  # else md_service's defaults
+        base = {"status_bus_s": "0.2", "md_check_ms": "200"}  # else md_service's defaults
         self.env = tier_env(
             self.bootstrap, infra.redis_url, topic=self.topic, redis_prefix=self.prefix,
             md_group=self.group, pairs=",".join(PAIRS), partitions=str(PARTITIONS), **{**base, **settings},
@@ -80,10 +80,10 @@ class Rig:
     def status(self, instance: str) -> dict:
         client = redis.Redis.from_url(self.infra.redis_url)
         try:
-            raw = client.get(f"{self.prefix}:md:status:{instance}")
+            raw = client.get(status_key(self.prefix, "md", instance))
         finally:
             client.close()
-        return json.loads(raw) if raw else {}
+        return decode_status(raw) or {}
 
     def counter(self, instance: str, name: str) -> int:
         return self.status(instance).get("counters", {}).get(name, 0)

@@ -9,7 +9,6 @@ exactly the book the valid events define.
 
 from __future__ import annotations
 
-import json
 import time
 
 import orjson
@@ -21,6 +20,7 @@ from bookcast.processes import TierProcess, tier_env
 from feed_simulator.topic import ensure_topic
 from mdcore.book import OrderBook
 from mdcore.events import encode_event
+from mdcore.status_bus import decode_status, status_key
 from tests.integration.stack_helpers import stored_book, stored_state, unique, wait_until
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_poison_duplicates_and_reordering_never_touch_the_book(infra) -> None:
     ensure_topic(infra.kafka_bootstrap, dlq, 1)
     env = tier_env(
         infra.kafka_bootstrap, infra.redis_url, topic=topic, redis_prefix=prefix, md_group=unique("md-in"),
-        md_session_timeout_ms="2000", md_status_interval_s="0.3", md_dead_letter_topic=dlq,
+        md_session_timeout_ms="2000", status_bus_s="0.3", md_dead_letter_topic=dlq,
         md_instance="md-in", partitions="1",
     )  # fmt: skip
     producer = Producer({"bootstrap.servers": infra.kafka_bootstrap, "linger.ms": 1})
@@ -97,10 +97,10 @@ def test_poison_duplicates_and_reordering_never_touch_the_book(infra) -> None:
         def counters() -> dict:
             client = redis.Redis.from_url(infra.redis_url)
             try:
-                raw = client.get(f"{prefix}:md:status:md-in")
+                status = decode_status(client.get(status_key(prefix, "md", "md-in")))
             finally:
                 client.close()
-            return json.loads(raw)["counters"] if raw else {}
+            return status["counters"] if status else {}
 
         wait_until(lambda: counters().get("events_invalid") == len(bad), WAIT, "every poison message counted")
         c = counters()

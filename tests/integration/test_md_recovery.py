@@ -10,7 +10,6 @@ contiguous seqs (or a clean resync) and end with that same book at the same seq.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections import defaultdict
@@ -26,6 +25,7 @@ from feed_simulator.topic import ensure_topic
 from mdcore.book import OrderBook
 from mdcore.local_book import LocalBook
 from mdcore.redis_layout import RedisLayout
+from mdcore.status_bus import decode_status, status_key
 from tests.integration.stack_helpers import (
     EXCHANGE_PAIRS,
     ChannelRecorder,
@@ -103,7 +103,7 @@ class Stack:
             infra.kafka_bootstrap, self.redis_url,
             topic=self.topic, redis_prefix=self.prefix, md_group=self.group, pairs=",".join(PAIRS),
             partitions=str(PARTITIONS),
-            md_session_timeout_ms="2000", md_status_interval_s="0.3", md_check_ms="200",
+            md_session_timeout_ms="2000", status_bus_s="0.3", md_check_ms="200",
             md_redis_timeout_ms="1000",
         )  # fmt: skip
         self.recorder = ChannelRecorder(self.redis_url, self.prefix, PAIRS, PARTITIONS)
@@ -123,12 +123,12 @@ class Stack:
     def status(self, instance: str) -> dict | None:
         client = redis.Redis.from_url(self.redis_url)
         try:
-            raw = client.get(f"{self.prefix}:md:status:{instance}")
+            raw = client.get(status_key(self.prefix, "md", instance))
         except redis.RedisError:
             return None
         finally:
             client.close()
-        return json.loads(raw) if raw else None
+        return decode_status(raw)
 
     def assert_exactly_once(self, *instances: str) -> None:
         """No event skipped (the exchange's xseqs are contiguous), none read twice, none out of order.

@@ -14,11 +14,12 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError
 
+from md_service.config import MdConfig
 from md_service.counters import MdCounters
 from md_service.kafka_link import KafkaLink, RepeatLimiter, brokers_answering
 from md_service.metrics import MdMetrics, kafka_up
 from md_service.ownership import Ownership
-from md_service.status import md_status
+from md_service.service import MdService
 
 STALL_S, JOIN_STALL_S = 2.0, 13.0
 
@@ -217,7 +218,12 @@ def test_the_exporter_and_the_status_bus_report_the_link() -> None:
     assert b"bookcast_md_kafka_up" not in MdMetrics().bind(unknown).render()  # type: ignore[arg-type]
 
     def status(up: bool | None) -> dict[str, Any]:
-        return md_status("md-1", 0, 1.0, {}, {}, None, True, 0, [], {}, up)
+        """The service's status with a link that answers, one that does not, or none (a scripted source)."""
+        source = SimpleNamespace()
+        if up is not None:
+            source.link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
+            source.link.stats(UP if up else DOWN)
+        return MdService(MdConfig("", ""), None, lambda on_assign, on_revoke: source).status()  # type: ignore[arg-type]
 
     assert status(True)["kafka"] == "up" and status(False)["kafka"] == "down"
     assert status(None)["kafka"] == "unknown"

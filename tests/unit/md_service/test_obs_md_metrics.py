@@ -1,7 +1,8 @@
-"""md_service's exporter and status, read from a fake service: every documented name, real values.
+"""md_service's exporter and status, read from the service: every documented name, real values.
 
-No Kafka or Redis: the consumer is a fake with librdkafka's bookkeeping calls, the Redis
-client of the status publisher a recorder.
+No Kafka or Redis: the real :class:`MdService` on a source whose consumer is a fake with
+librdkafka's bookkeeping calls (its store is never called), the Redis client of the status
+publisher a recorder.
 """
 
 from __future__ import annotations
@@ -9,14 +10,15 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from md_service.counters import MdCounters, WindowLatency
+from md_service.config import MdConfig
+from md_service.counters import WindowLatency
 from md_service.metrics import MdMetrics, MetricsConfig, consumer_lag, load_metrics_config
-from md_service.ownership import Ownership
+from md_service.service import MdService
 from md_service.status import StatusConfig, StatusPublisher, load_status_config
 from mdcore.codec import encode_delta
 from mdcore.messages import Delta
@@ -48,17 +50,9 @@ class FakeConsumer:
         return 0, self.highs[tp.partition]
 
 
-@dataclass
-class FakeService:
-    counters: MdCounters = field(default_factory=MdCounters)
-    ownership: Ownership = field(default_factory=Ownership)
-    redis_down_since: float | None = None
-    source: object = None
-    cfg: object = field(default_factory=lambda: SimpleNamespace(instance="md-host-1"))
-
-    @property
-    def streams(self) -> dict:
-        return self.ownership.streams
+def md_service(source: object) -> MdService:
+    """The real service on ``source``; nothing here calls its store (None)."""
+    return MdService(MdConfig("", "", instance="md-host-1"), None, lambda on_assign, on_revoke: source)  # type: ignore[arg-type]
 
 
 def output(close_ms_ago: float, window_ms: float, delta: bool = True) -> SimpleNamespace:
@@ -67,9 +61,9 @@ def output(close_ms_ago: float, window_ms: float, delta: bool = True) -> SimpleN
     return SimpleNamespace(delta=raw if delta else b"")
 
 
-def busy_service() -> tuple[FakeService, WindowLatency]:
-    service = FakeService(
-        source=SimpleNamespace(consumer=FakeConsumer({0: 90, 1: 10, 2: -1001}, {0: 100, 1: 10, 2: 7}))
+def busy_service() -> tuple[MdService, WindowLatency]:
+    service = md_service(
+        SimpleNamespace(consumer=FakeConsumer({0: 90, 1: 10, 2: -1001}, {0: 100, 1: 10, 2: 7}))
     )
     c = service.counters
     c.events_applied, c.events_duplicate, c.events_late, c.level_changes = 1000, 3, 1, 4700
@@ -127,7 +121,7 @@ def test_consumer_lag_survives_a_closed_consumer() -> None:
         def assignment(self) -> list:
             raise RuntimeError("Consumer closed")
 
-    assert consumer_lag(FakeService(source=SimpleNamespace(consumer=Closed()))) is None  # type: ignore[arg-type]
+    assert consumer_lag(md_service(SimpleNamespace(consumer=Closed()))) is None
 
 
 def test_settings() -> None:
