@@ -46,7 +46,7 @@ class HubDialectPort:
 
     def live_book(self, pair: str) -> LocalBook | None:
         """The replica's book, checksum-verified at its current seq (None: not live, or wrong)."""
-        replica = self.hub.replicas.get(pair)
+        replica = self.hub.replica(pair)
         return replica.verified_book() if replica is not None else None
 
     async def load_book(self, pair: str) -> LocalBook | None:

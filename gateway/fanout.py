@@ -25,7 +25,7 @@ from websockets.protocol import OPEN
 
 from gateway.counters import Counters
 from gateway.frame_clock import FrameClock
-from gateway.session import ClientSession
+from gateway.session import Subscriber
 from gateway.wsframe import text_frame
 from mdcore.codec import pack_frame
 
@@ -38,21 +38,21 @@ class Group:
     def __init__(self, key: frozenset[str]) -> None:
         self.key = key
         self.pairs = tuple(sorted(key))
-        self.members: dict[ClientSession, None] = {}
-        self._writers: tuple[ClientSession, ...] | None = None
+        self.members: dict[Subscriber, None] = {}
+        self._writers: tuple[Subscriber, ...] | None = None
 
-    def writers(self) -> tuple[ClientSession, ...]:
+    def writers(self) -> tuple[Subscriber, ...]:
         """The members as a tuple, rebuilt only after a change (the flush iterates it)."""
         writers = self._writers
         if writers is None:
             writers = self._writers = tuple(self.members)
         return writers
 
-    def add(self, session: ClientSession) -> None:
+    def add(self, session: Subscriber) -> None:
         self.members[session] = None
         self._writers = None
 
-    def discard(self, session: ClientSession) -> None:
+    def discard(self, session: Subscriber) -> None:
         if session in self.members:
             del self.members[session]
             self._writers = None
@@ -76,7 +76,7 @@ class FanOut:
 
     # --- membership ----------------------------------------------------------------------
 
-    def join(self, session: ClientSession) -> None:
+    def join(self, session: Subscriber) -> None:
         """Make ``session`` receive deltas of its current pairs (moves it between groups)."""
         key = frozenset(session.pairs)
         current = session.group
@@ -94,7 +94,7 @@ class FanOut:
         group.add(session)
         session.group = group
 
-    def leave(self, session: ClientSession) -> None:
+    def leave(self, session: Subscriber) -> None:
         """Stop ``session``'s deltas (stale, closing, or about to change its pairs)."""
         group = session.group
         if group is None:
@@ -140,7 +140,7 @@ class FanOut:
         self._timer = None
         self.flush()
 
-    def floor(self, session: ClientSession, pair: str, seq: int) -> None:
+    def floor(self, session: Subscriber, pair: str, seq: int) -> None:
         """``session`` was just sent ``pair`` up to ``seq``: pending deltas up to it are not for it."""
         floors = session.floors
         if pair in self.pending:

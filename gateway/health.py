@@ -55,7 +55,7 @@ def _now(watch: PipelineWatch | None) -> float:
 
 
 def _local_stale(hub: Hub, pair: str, now: float) -> StaleReason | None:
-    replica = hub.replicas[pair]
+    replica = hub.channels[pair].replica
     since = replica.not_live_since
     if replica.state is not ReplicaState.NO_DATA and since is not None and now - since >= hub.cfg.stale_s:
         return StaleReason.NOT_LIVE
@@ -70,7 +70,8 @@ def assess(hub: Hub, watch: PipelineWatch | None = None, now: float | None = Non
     cfg = hub.cfg
     result = Assessment(pipeline=watch.pipeline if watch is not None else PipelineState())
     local_stale = judged = 0
-    for pair, replica in sorted(hub.replicas.items()):
+    for pair, channel in sorted(hub.channels.items()):
+        replica = channel.replica
         last = watch.gaps.last_arrival(pair) if watch is not None else None
         age = now - max(replica.last_update, last if last is not None else replica.last_update)
         usual = watch.gaps.usual_gap(pair) if watch is not None else None
@@ -115,7 +116,7 @@ def health_report(
     found = assess(hub, watch, now)
     pairs: dict[str, object] = {}
     for pair, verdict in found.pairs.items():
-        replica = hub.replicas[pair]
+        replica = hub.channels[pair].replica
         local = replica.local
         pairs[pair] = {
             "state": replica.state.value,
@@ -125,7 +126,7 @@ def health_report(
             "epoch": local.epoch if local else None,
             "age_s": verdict.age_s,
             "usual_gap_s": round(verdict.usual_gap_s, 3) if verdict.usual_gap_s is not None else None,
-            "subscribers": len(hub.subscribers.get(pair, ())),
+            "subscribers": len(hub.channels[pair].subscribers),
             "gaps": replica.gaps,
             "reloads": replica.reloads,
             "stale": verdict.freshness is Freshness.STALE,

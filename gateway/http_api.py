@@ -221,7 +221,7 @@ class HttpApi:
                 return error_response(400, "bad_request", f"depth must be an integer from 1 to {MAX_DEPTH}")
         if pair not in await self.hub.offered_pairs():
             return error_response(404, "unknown_pair", f"not offered here: {pair[:40]!r}")
-        replica = self.hub.replicas.get(pair)
+        replica = self.hub.replica(pair)
         if replica is not None and replica.live and replica.local is not None:
             if depth is None:
                 try:

@@ -1,9 +1,12 @@
-"""The hub: replicas of wanted pairs, who follows what, snapshots, and the stream's way in.
+"""The hub: the wanted pairs' channels, the sessions, snapshots, and the stream's way in.
 
-A pair's Redis subscription and replica exist only while a local client wants the pair,
-plus a short linger to avoid churn. Every applied delta goes to the fan-out
-(``gateway.fanout``) as the bytes md_service published. Subscribing, with or without
-``since`` recovery, lives in ``gateway.subscriptions``; stale clients in ``gateway.slow``.
+Each wanted pair has one :class:`gateway.pair_channel.PairChannel` (its replica, followers,
+owed snapshots, claims, linger and audit marks), and the hub is the only code that changes
+it: the rest of the gateway reads :attr:`Hub.channels` and calls the hub's methods. A
+pair's Redis subscription and replica exist only while a local client wants the pair, plus
+a short linger to avoid churn. Every applied delta goes to the fan-out (``gateway.fanout``)
+as the bytes md_service published. Subscribing, with or without ``since`` recovery, lives
+in ``gateway.subscriptions``; stale clients in ``gateway.slow``.
 """
 
 from __future__ import annotations
@@ -11,19 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Set as AbstractSet
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from gateway.audit_rule import missed_something
 from gateway.config import GatewayConfig
 from gateway.counters import Counters
 from gateway.fanout import FanOut
 from gateway.frame_clock import FrameClock
 from gateway.gc_policy import GcPolicy
 from gateway.overload import Overload
+from gateway.pair_channel import PairChannel
 from gateway.replica import PairReplica, ReplicaState
-from gateway.session import ClientSession
+from gateway.session import Subscriber
 from gateway.store import BookStore, StoreFactory
 from gateway.store_factory import open_store
 from mdcore.errors import DecodeError, IntegrityError
@@ -48,14 +55,18 @@ class StreamListener(Protocol):
 
 class Hub:
     def __init__(
-        self, cfg: GatewayConfig, counters: Counters | None = None, store: StoreFactory = open_store
+        self,
+        cfg: GatewayConfig,
+        counters: Counters | None = None,
+        store: StoreFactory = open_store,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
+        self._clock = clock  # the replicas' and the audit's (tests pass their own)
         self.counters = counters or Counters()
-        self.replicas: dict[str, PairReplica] = {}
-        self.subscribers: dict[str, set[ClientSession]] = {}
-        self.waiting: dict[str, set[ClientSession]] = {}  # owed a snapshot once the replica is live
-        self.sessions: set[ClientSession] = set()
+        self._channels: dict[str, PairChannel] = {}
+        self.channels: Mapping[str, PairChannel] = MappingProxyType(self._channels)  # read-only view
+        self._sessions: set[Subscriber] = set()
         self.listeners: list[StreamListener] = []
         self.gc_policy: GcPolicy | None = None  # set by the server
         self.fanout = FanOut(
@@ -67,16 +78,22 @@ class Hub:
             cfg.overload_enter_ms / 1000, cfg.overload_leave_ms / 1000, cfg.overload_hold_s,
             min_busy=cfg.overload_min_busy,
         )  # fmt: skip  # fed by gateway.loop_lag (the server runs it)
-        self._linger: dict[str, asyncio.TimerHandle] = {}
-        self._claims: dict[str, int] = {}  # pairs a subscribe in progress is about to follow
-        self._live_waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._catching_up: set[str] = set()
         self._catch_up_slots = asyncio.Semaphore(CATCH_UP_CONCURRENCY)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._offered: set[str] = set(cfg.pairs)
         self._offered_at = 0.0
-        self._audit_marks: dict[str, StreamPosition] = {}
-        self.audit_fixed_at: dict[str, float] = {}
+
+    @property
+    def sessions(self) -> AbstractSet[Subscriber]:
+        """The open sessions (read-only: :meth:`open_session` and :meth:`close_session` change it)."""
+        return self._sessions
+
+    def replica(self, pair: str) -> PairReplica | None:
+        channel = self._channels.get(pair)
+        return channel.replica if channel is not None else None
+
+    def subscriber_count(self) -> int:
+        return sum(len(channel.subscribers) for channel in self._channels.values())
 
     # --- pairs on offer ------------------------------------------------------------------
 
@@ -93,156 +110,147 @@ class Hub:
 
     # --- sessions ------------------------------------------------------------------------
 
-    def open_session(self, session: ClientSession) -> None:
-        self.sessions.add(session)
+    def open_session(self, session: Subscriber) -> None:
+        self._sessions.add(session)
         self.counters["connections_opened"] += 1
         if self.gc_policy is not None:
             self.gc_policy.opened()
 
-    def close_session(self, session: ClientSession) -> None:
+    def close_session(self, session: Subscriber) -> None:
+        session.closing()
         self.fanout.leave(session)
-        self.sessions.discard(session)
+        self._sessions.discard(session)
         self.drop_pairs(session, set(session.pairs))
         if self.gc_policy is not None:
             self.gc_policy.closed()
 
     # --- wanting and dropping pairs --------------------------------------------------------
 
-    async def want_pairs(self, pairs: list[str]) -> None:
-        """Make sure each pair has a replica and a confirmed Redis subscription."""
-        new: list[str] = []
-        for pair in pairs:
-            timer = self._linger.pop(pair, None)
-            if timer is not None:
-                timer.cancel()
-            if pair not in self.replicas:
-                self.replicas[pair] = PairReplica(pair, self._on_delta, self._on_live, self.cfg.recent_deltas)
-                new.append(pair)
-        if new:
-            await self.link.subscribe(new)  # history is read only after Redis confirmed
-            for pair in new:
-                replica = self.replicas.get(pair)
-                if replica is not None:
-                    self.start_catch_up(replica)
-
     def claim(self, pairs: list[str]) -> None:
+        """Keep each pair's channel (made if missing) while a subscribe in progress needs it."""
         for pair in pairs:
-            self._claims[pair] = self._claims.get(pair, 0) + 1
+            channel = self._channels.get(pair)
+            if channel is None:
+                replica = PairReplica(pair, self._on_delta, self._on_live, self.cfg.recent_deltas,
+                                      self._clock)  # fmt: skip
+                channel = self._channels[pair] = PairChannel(replica)
+            channel.stop_linger()
+            channel.claim()
 
     def unclaim(self, pairs: list[str]) -> None:
         for pair in pairs:
-            left = self._claims.get(pair, 0) - 1
-            if left > 0:
-                self._claims[pair] = left
-            else:
-                self._claims.pop(pair, None)
-                self._maybe_linger(pair)
+            channel = self._channels.get(pair)
+            if channel is not None:
+                channel.unclaim()
+                self._maybe_linger(channel)
 
-    def follow(self, session: ClientSession, pair: str) -> None:
+    async def want_pairs(self, pairs: list[str]) -> None:
+        """Make sure each (claimed) pair's channel has a confirmed Redis subscription and a replica
+        catching up."""
+        new = [c for c in (self._channels.get(p) for p in pairs) if c is not None and not c.streaming]
+        if not new:
+            return
+        for channel in new:
+            channel.streaming = True
+        await self.link.subscribe([c.pair for c in new])  # history is read only after Redis confirmed
+        for channel in new:
+            if self._channels.get(channel.pair) is channel:
+                self.start_catch_up(channel)
+
+    def follow(self, session: Subscriber, pair: str) -> None:
+        """``session`` follows ``pair`` (claimed by the subscribe that calls this, so it has a channel)."""
         session.pairs.add(pair)
-        self.subscribers.setdefault(pair, set()).add(session)
+        self._channels[pair].follow(session)
 
-    def drop_pairs(self, session: ClientSession, pairs: set[str] | tuple[str, ...]) -> None:
+    def drop_pairs(self, session: Subscriber, pairs: set[str] | tuple[str, ...]) -> None:
         for pair in pairs:
             session.pairs.discard(pair)
             session.forget_pair(pair)
-            waiting = self.waiting.get(pair)
-            if waiting is not None:
-                waiting.discard(session)
-            subs = self.subscribers.get(pair)
-            if subs is not None:
-                subs.discard(session)
-            self._maybe_linger(pair)
+            channel = self._channels.get(pair)
+            if channel is not None:
+                channel.unfollow(session)
+                self._maybe_linger(channel)
 
-    def _maybe_linger(self, pair: str) -> None:
-        if self.subscribers.get(pair) or self._claims.get(pair) or pair in self._linger:
-            return
-        if pair in self.replicas:
-            loop = asyncio.get_running_loop()
-            self._linger[pair] = loop.call_later(self.cfg.linger_s, self._drop_pair, pair)
+    def _maybe_linger(self, channel: PairChannel) -> None:
+        if not channel.wanted:
+            channel.linger(self.cfg.linger_s, self._drop_pair)
 
     def _drop_pair(self, pair: str) -> None:
-        self._linger.pop(pair, None)
-        if self.subscribers.get(pair) or self._claims.get(pair):
+        channel = self._channels.get(pair)
+        if channel is None:
             return
-        self.subscribers.pop(pair, None)
-        self.waiting.pop(pair, None)
-        self.replicas.pop(pair, None)
-        self._audit_marks.pop(pair, None)
-        self.audit_fixed_at.pop(pair, None)
+        channel.stop_linger()
+        if channel.wanted:
+            return
+        del self._channels[pair]
         self.fanout.drop_pending(pair)
-        self.link.unsubscribe(pair)
+        if channel.streaming:
+            self.link.unsubscribe(pair)
 
     # --- snapshots owed ------------------------------------------------------------------
 
-    def owe_snapshot(self, session: ClientSession, pair: str) -> None:
+    def owe_snapshot(self, session: Subscriber, pair: str) -> None:
         """``session`` gets the pair's snapshot the moment its replica is live."""
-        self.waiting.setdefault(pair, set()).add(session)
+        channel = self._channels.get(pair)
+        if channel is not None:
+            channel.owe(session)
 
-    def take_owed(self, session: ClientSession, pair: str) -> bool:
+    def take_owed(self, session: Subscriber, pair: str) -> bool:
         """Whether a snapshot of the pair was owed to ``session``; it is no longer (it went stale:
         its healing owes it instead)."""
-        waiting = self.waiting.get(pair)
-        if waiting is None or session not in waiting:
-            return False
-        waiting.discard(session)
-        return True
+        channel = self._channels.get(pair)
+        return channel is not None and channel.take_owed(session)
 
     def recently_fixed(self, pair: str, now: float) -> bool:
         """Whether an audit found the pair's replica behind in the last two audit periods."""
-        fixed_at = self.audit_fixed_at.get(pair)
-        return fixed_at is not None and now - fixed_at < 2 * self.cfg.audit_s
+        channel = self._channels.get(pair)
+        return channel is not None and channel.recently_fixed(now, self.cfg.audit_s)
 
     # --- snapshots -----------------------------------------------------------------------
 
-    def send_snapshot(self, session: ClientSession, pair: str) -> bool:
+    def send_snapshot(self, session: Subscriber, pair: str) -> bool:
         """Send the replica's snapshot now, or owe it (stale client, or replica not live yet)."""
         data = self.snapshot_for(session, pair)
         return data is not None and session.send(data)
 
-    def snapshot_for(self, session: ClientSession, pair: str) -> bytes | None:
+    def snapshot_for(self, session: Subscriber, pair: str) -> bytes | None:
         """The snapshot ``session`` should get now (counted as sent), or None if it is owed."""
         if session.lagging:
             session.owe_snapshot(pair)
             return None
-        replica = self.replicas.get(pair)
-        if replica is None or not replica.live:
-            self.owe_snapshot(session, pair)
+        channel = self._channels.get(pair)
+        if channel is None:
+            return None
+        replica = channel.replica
+        if not replica.live:
+            channel.owe(session)
             return None
         try:
             data = replica.snapshot_bytes()
         except IntegrityError as exc:
             log.error("%s; reloading the replica", exc)
             self.counters["replica_integrity_errors"] += 1
-            self.owe_snapshot(session, pair)
+            channel.owe(session)
             replica.invalidate()
-            self.start_catch_up(replica)
+            self.start_catch_up(channel)
             return None
         self.counters["snapshots_sent"] += 1
         self.fanout.floor(session, pair, replica.local.seq)  # type: ignore[union-attr]  # live: has a book
         return data
 
-    async def wait_live(self, replica: PairReplica, timeout: float) -> None:
-        """Return once ``replica`` is live, or after ``timeout`` (whichever is first)."""
-        if replica.live or timeout <= 0:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._live_waiters.setdefault(replica.pair, [])
-        waiters.append(fut)
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            if fut in waiters:
-                waiters.remove(fut)
+    async def wait_live(self, pair: str, timeout: float) -> None:
+        """Return once the pair's replica is live, or after ``timeout`` (whichever is first)."""
+        channel = self._channels.get(pair)
+        if channel is not None:
+            await channel.wait_live(timeout)
 
     # --- the stream ----------------------------------------------------------------------
 
     def on_message(self, pair: str, raw: bytes) -> None:
-        replica = self.replicas.get(pair)
-        if replica is None:
+        channel = self._channels.get(pair)
+        if channel is None:
             return
+        replica = channel.replica
         self.counters["redis_messages"] += 1
         gaps = replica.gaps
         try:
@@ -253,7 +261,7 @@ class Hub:
             return
         if must_catch_up:
             self.counters["replica_gaps"] += replica.gaps - gaps
-            self.start_catch_up(replica)
+            self.start_catch_up(channel)
 
     def _on_delta(self, replica: PairReplica, delta: Delta, raw: bytes) -> None:
         self.counters["deltas_in"] += 1
@@ -263,16 +271,21 @@ class Hub:
 
     def _on_batch(self, batch: dict[str, list[tuple[int, bytes]]]) -> None:
         """Remember how far each pair's deltas went out (what a client going stale has seen)."""
+        channels = self._channels
         for pair, entries in batch.items():
-            replica = self.replicas.get(pair)
-            if replica is not None and replica.local is not None and replica.local.epoch is not None:
-                replica.note_sent(StreamPosition(replica.local.epoch, entries[-1][0]))
+            channel = channels.get(pair)
+            if channel is None:
+                continue
+            local = channel.replica.local
+            if local is not None and local.epoch is not None:
+                channel.replica.note_sent(StreamPosition(local.epoch, entries[-1][0]))
 
     def _on_live(self, replica: PairReplica, reset: bool) -> None:
         pair = replica.pair
-        for fut in self._live_waiters.pop(pair, ()):
-            if not fut.done():
-                fut.set_result(None)
+        channel = self._channels.get(pair)
+        if channel is None or channel.replica is not replica:
+            return  # dropped meanwhile
+        channel.wake_live_waiters()
         if reset and replica.local is not None:
             for listener in self.listeners:
                 listener.on_reset(pair, replica.local)
@@ -280,26 +293,27 @@ class Hub:
             # Deltas still pending are from before the reload; every subscriber gets the new book.
             self.fanout.drop_pending(pair)
             replica.note_sent(replica.position)
-            targets = list(self.subscribers.get(pair, ()))
-            self.waiting.pop(pair, None)
+            channel.take_all_owed()
+            targets = list(channel.subscribers)
         else:
-            targets = list(self.waiting.pop(pair, ()))
+            targets = channel.take_all_owed()
         for session in targets:
             if session.pairs and pair in session.pairs:
                 self.send_snapshot(session, pair)
 
-    def start_catch_up(self, replica: PairReplica) -> None:
-        if replica.pair in self._catching_up:
+    def start_catch_up(self, channel: PairChannel) -> None:
+        if channel.catching_up:
             return
-        self._catching_up.add(replica.pair)
-        self.spawn(self._catch_up(replica))
+        channel.catching_up = True
+        self.spawn(self._catch_up(channel))
 
-    async def _catch_up(self, replica: PairReplica) -> None:
+    async def _catch_up(self, channel: PairChannel) -> None:
+        replica = channel.replica
         ok = False
         try:
             async with self._catch_up_slots:
                 for _ in range(MAX_CATCH_UP_ROUNDS):
-                    if self.replicas.get(replica.pair) is not replica:
+                    if self._channels.get(channel.pair) is not channel:
                         return  # dropped meanwhile
                     reloads, fills = replica.reloads, replica.history_fills
                     await replica.catch_up(self.link.read_history, self.link.load_book)
@@ -316,37 +330,37 @@ class Hub:
             self.counters["replica_integrity_errors"] += 1
             log.exception("%s: catch-up failed", replica.pair)
         finally:
-            self._catching_up.discard(replica.pair)
+            channel.catching_up = False
             if ok:
-                replica.retry_s = 0.0
-            elif self.replicas.get(replica.pair) is replica and not replica.live:
+                channel.retry_s = 0.0
+            elif self._channels.get(channel.pair) is channel and not replica.live:
                 # retried with backoff while anyone wants the pair: /health says stale meanwhile
-                replica.retry_s = min(MAX_RETRY_S, max(0.25, replica.retry_s * 2))
-                asyncio.get_running_loop().call_later(replica.retry_s, self._retry, replica)
+                channel.retry_s = min(MAX_RETRY_S, max(0.25, channel.retry_s * 2))
+                asyncio.get_running_loop().call_later(channel.retry_s, self._retry, channel)
 
-    def _retry(self, replica: PairReplica) -> None:
-        if self.replicas.get(replica.pair) is replica and not replica.live:
-            self.start_catch_up(replica)
+    def _retry(self, channel: PairChannel) -> None:
+        if self._channels.get(channel.pair) is channel and not channel.replica.live:
+            self.start_catch_up(channel)
 
     async def catch_up(self, pairs: Collection[str]) -> None:
         """After a (re)subscribe of ``pairs``: Pub/Sub dropped whatever was published meanwhile."""
         for pair in pairs:
-            replica = self.replicas.get(pair)
-            if replica is None:
+            channel = self._channels.get(pair)
+            if channel is None:
                 continue
-            if replica.state is ReplicaState.LIVE:
-                replica.mark_behind()
-            self.start_catch_up(replica)
+            if channel.replica.state is ReplicaState.LIVE:
+                channel.replica.mark_behind()
+            self.start_catch_up(channel)
 
     # --- audit: a quiet pair is fine, a replica that missed something is not ---------------
 
     async def audit(self) -> None:
-        """Compare each live replica with md_service's state; catch up one that fell behind.
-
-        A replica still behind the position Redis had at the *previous* audit has lost a
-        message (deltas in flight take milliseconds, audits are seconds apart).
-        """
-        pairs = [p for p, r in self.replicas.items() if r.live or r.state is ReplicaState.NO_DATA]
+        """Compare each live replica with md_service's state; catch up one that fell behind
+        (the rule: ``gateway.audit_rule``)."""
+        pairs = [
+            pair for pair, channel in self._channels.items()
+            if channel.replica.live or channel.replica.state is ReplicaState.NO_DATA
+        ]  # fmt: skip
         if not pairs or not self.link.up:
             return
         try:
@@ -356,26 +370,22 @@ class Hub:
             log.warning("audit failed: %s", exc)
             return
         for pair, stored in positions.items():
-            replica = self.replicas.get(pair)
-            if replica is None:
+            channel = self._channels.get(pair)
+            if channel is None:
                 continue
-            mark = self._audit_marks.get(pair)
+            mark, channel.audit_mark = channel.audit_mark, stored
             if stored is None:
-                self._audit_marks.pop(pair, None)
                 continue
-            self._audit_marks[pair] = stored
-            pos = replica.position
-            if replica.state is ReplicaState.NO_DATA:
-                behind = mark is not None  # a stream exists since the last audit, and no delta came
-            else:
-                behind = mark is not None and pos is not None and _behind(pos, mark, stored)
-            if behind and not replica.needs_catch_up and pair not in self._catching_up:
+            replica, pos = channel.replica, channel.replica.position
+            if replica.needs_catch_up or channel.catching_up:
+                continue
+            if missed_something(replica.state is ReplicaState.NO_DATA, pos, mark, stored):
                 self.counters["audit_behind"] += 1
-                self.audit_fixed_at[pair] = time.monotonic()
+                channel.found_behind(self._clock())
                 log.warning("%s: replica at %s is behind md_service's %s/%d; catching up",
                             pair, pos, stored.epoch, stored.seq)  # fmt: skip
                 replica.mark_behind()
-                self.start_catch_up(replica)
+                self.start_catch_up(channel)
 
     # --- tasks ---------------------------------------------------------------------------
 
@@ -384,13 +394,3 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-def _behind(pos: StreamPosition, mark: StreamPosition, stored: StreamPosition) -> bool:
-    """Whether a replica at ``pos`` has not reached what Redis held one audit ago (``mark``).
-
-    Another epoch is behind only if Redis has been in that other epoch for two audits.
-    """
-    if pos.epoch == mark.epoch:
-        return pos.seq < mark.seq
-    return stored.epoch == mark.epoch

@@ -53,7 +53,7 @@ class PipelineWatch:
             return
         while True:
             await asyncio.sleep(period)
-            self.gaps.keep_only(self.hub.replicas)
+            self.gaps.keep_only(self.hub.channels)
             if self.hub.link.up:
                 await self.poll()
 

@@ -47,7 +47,7 @@ class PairReplica:
     def __init__(
         self,
         pair: str,
-        on_delta: Callable[[PairReplica, int, bytes], None],
+        on_delta: Callable[[PairReplica, Delta, bytes], None],
         on_live: Callable[[PairReplica, bool], None],
         recent: int = 200,
         clock: Callable[[], float] = time.monotonic,
@@ -65,7 +65,6 @@ class PairReplica:
         self.sent: StreamPosition | None = None  # last position handed to the fan-out
         self._snapshot: tuple[str, int, bytes] | None = None
         self._verified: tuple[str, int] | None = None  # position whose checksum was last checked
-        self.retry_s = 0.0  # backoff of the next catch-up after a failed one
         self.gaps = 0
         self.reloads = 0
         self.history_fills = 0
@@ -104,7 +103,7 @@ class PairReplica:
     def _apply(self, raw: bytes, delta: Delta) -> None:
         local = self.local
         assert local is not None
-        local.apply_delta(delta, verify=False)  # verified when a snapshot is built
+        local.apply_next(delta, verify=False)  # every caller classified it NEXT; verified in snapshots
         self.recent.append((delta.seq, raw))
         self.last_update = self._clock()
         self._on_delta(self, delta, raw)

@@ -5,7 +5,8 @@ pre-built text frame (``gateway.wsframe``), so the order in which the hub writes
 the client receives, and nothing awaits a client. The transport's high-water mark (set by
 the server) calls back when a client falls behind (:meth:`GatewayConnection.pause_writing`):
 the client becomes *stale* and gets no deltas until it drains, then a fresh snapshot of every
-pair that moved meanwhile (``gateway.slow``).
+pair that moved meanwhile (``gateway.slow``). A session's states (live, stale, closing) are
+:class:`SessionState`; :class:`Subscriber` is what the rest of the gateway needs of one.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from websockets.asyncio.server import ServerConnection
-from websockets.protocol import OPEN
+from websockets.protocol import OPEN, State
 
 from gateway.wsframe import text_frame
 from mdcore.messages import StreamPosition
@@ -68,26 +70,46 @@ class GatewayConnection(ServerConnection):
             self.hooks.lost(self)
 
 
-class StaleState:
-    """A session's two states, changed only by :meth:`go_stale` and :meth:`come_back`
-    (``gateway.slow``): *live* (in the fan-out) and *stale* (over the high-water mark, out of
-    the fan-out, with per pair the position its deltas had reached, or None where it owes a
-    snapshot). A closing connection is neither: ``open`` is False and nothing is written to it.
-    (The tests' fake sessions inherit it too, so they cannot drift from the rule.)"""
+class SessionState(Enum):
+    """A session's states. It starts live; only the methods of :class:`SessionLifecycle` move it."""
 
-    __slots__ = ()
-    lagging: bool
+    LIVE = "live"  # keeps up: in the fan-out (once it follows pairs)
+    STALE = "stale"  # over the high-water mark: out of the fan-out, healed by snapshots when it drains
+    CLOSING = "closing"  # being closed, or closed: nothing more is written, nothing heals it
+
+
+class SessionLifecycle:
+    """A session's state and the rule for changing it (``gateway.slow`` and the hub call these).
+
+    Live -> stale (:meth:`go_stale`, with per pair the position its deltas had reached, or
+    None where it owes a snapshot) -> live (:meth:`come_back`); any -> closing
+    (:meth:`closing`), for good. The tests' fake sessions inherit it too, so they cannot
+    drift from the rule.
+    """
+
+    __slots__ = ("lag_marks", "lag_since", "state")
+    state: SessionState
     lag_since: float
     lag_marks: dict[str, StreamPosition | None]
 
-    def go_stale(self, marks: dict[str, StreamPosition | None], now: float) -> None:
-        """Live -> stale: ``marks`` say where each pair's deltas had reached (None: owes a snapshot)."""
-        self.lagging, self.lag_since, self.lag_marks = True, now, marks
+    @property
+    def lagging(self) -> bool:
+        """Stale: out of the fan-out until it drains."""
+        return self.state is SessionState.STALE
+
+    def go_stale(self, marks: dict[str, StreamPosition | None], now: float) -> bool:
+        """Live -> stale: ``marks`` say where each pair's deltas had reached (None: owes a snapshot).
+        False (and no change) unless it was live."""
+        if self.state is not SessionState.LIVE:
+            return False
+        self.state, self.lag_since, self.lag_marks = SessionState.STALE, now, marks
+        return True
 
     def come_back(self) -> dict[str, StreamPosition | None]:
         """Stale -> live; returns the marks, which say what it must be sent to heal."""
         marks, self.lag_marks = self.lag_marks, {}
-        self.lagging = False
+        if self.state is SessionState.STALE:
+            self.state = SessionState.LIVE
         return marks
 
     def owe_snapshot(self, pair: str) -> None:
@@ -97,17 +119,62 @@ class StaleState:
     def forget_pair(self, pair: str) -> None:
         self.lag_marks.pop(pair, None)
 
+    def closing(self) -> None:
+        """Any -> closing, for good."""
+        self.state = SessionState.CLOSING
+        self.lag_marks = {}
 
-class ClientSession(StaleState):
-    """A connection's subscriptions, fan-out group and stale state (:class:`StaleState`)."""
+
+class FrameSink(Protocol):
+    """The part of a transport the gateway writes frames to (``asyncio.Transport`` has it)."""
+
+    def write(self, data: bytes) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def is_closing(self) -> bool: ...
+
+
+class HasState(Protocol):
+    @property
+    def state(self) -> State: ...  # websockets' protocol state: frames go out only while OPEN
+
+
+class Subscriber(Protocol):
+    """What the hub, the fan-out and ``gateway.slow`` need of a session: :class:`ClientSession`,
+    and the tests' fakes (``tests/unit/gateway/test_gateway_session_protocol.py`` holds both to it)."""
+
+    pairs: set[str]
+    group: Group | None
+    floors: dict[str, int] | None
+    peer: str
+    state: SessionState
+    lag_since: float
+    lag_marks: dict[str, StreamPosition | None]
+
+    @property
+    def transport(self) -> FrameSink: ...
+    @property
+    def protocol(self) -> HasState: ...
+    @property
+    def lagging(self) -> bool: ...
+    @property
+    def open(self) -> bool: ...
+    def send(self, payload: bytes) -> bool: ...
+    def buffered_bytes(self) -> int: ...
+    def close(self, code: int, reason: str, grace_s: float = 1.0) -> None: ...
+    def go_stale(self, marks: dict[str, StreamPosition | None], now: float) -> bool: ...
+    def come_back(self) -> dict[str, StreamPosition | None]: ...
+    def owe_snapshot(self, pair: str) -> None: ...
+    def forget_pair(self, pair: str) -> None: ...
+    def closing(self) -> None: ...
+
+
+class ClientSession(SessionLifecycle):
+    """A connection's subscriptions, fan-out group and state (:class:`SessionLifecycle`)."""
 
     __slots__ = (
         "conn",
         "floors",
         "group",
-        "lag_marks",
-        "lag_since",
-        "lagging",
         "pairs",
         "peer",
         "protocol",
@@ -122,7 +189,7 @@ class ClientSession(StaleState):
         self.group: Group | None = None  # its fan-out group while it receives deltas (gateway.fanout)
         # per pair, the seq of a snapshot or replay sent while deltas were pending (gateway.fanout)
         self.floors: dict[str, int] | None = None
-        self.lagging = False
+        self.state = SessionState.LIVE
         self.lag_since = 0.0
         # while stale: per pair, the position its deltas had reached (None: owes a snapshot)
         self.lag_marks: dict[str, StreamPosition | None] = {}
@@ -130,7 +197,7 @@ class ClientSession(StaleState):
 
     @property
     def open(self) -> bool:
-        return self.protocol.state is OPEN
+        return self.state is not SessionState.CLOSING and self.protocol.state is OPEN
 
     def send(self, payload: bytes) -> bool:
         """Write one text frame (already-encoded UTF-8 JSON) now; False if the connection is not open."""
@@ -153,6 +220,7 @@ class ClientSession(StaleState):
         backlog (that wait has no bound but the heartbeat): a stuck client sees the code only
         if it reads again within the grace period.
         """
+        self.closing()
         conn = self.conn
         if self.protocol.state is OPEN:
             with contextlib.suppress(Exception):  # the transport may be gone already: aborting is the goal

@@ -15,7 +15,7 @@ import logging
 import time
 
 from gateway.hub import Hub
-from gateway.session import ClientSession
+from gateway.session import SessionState, Subscriber
 from mdcore.messages import StreamPosition
 
 log = logging.getLogger(__name__)
@@ -27,16 +27,16 @@ WATCH_PERIOD_S = 0.25
 class SlowClients:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.stale: dict[ClientSession, None] = {}
+        self.stale: dict[Subscriber, None] = {}  # stale sessions, oldest first (the watch closes them)
 
-    def paused(self, session: ClientSession) -> None:
+    def paused(self, session: Subscriber) -> None:
         """Over the high-water mark: stop its deltas, remember where each pair stood."""
         hub = self.hub
-        if session.lagging or session not in hub.sessions:
+        if session.state is not SessionState.LIVE or session not in hub.sessions:
             return
         marks: dict[str, StreamPosition | None] = {}
         for pair in session.pairs:
-            replica = hub.replicas.get(pair)
+            replica = hub.replica(pair)
             owed = hub.take_owed(session, pair)  # (then its healing owes the snapshot)
             marks[pair] = None if owed or replica is None else replica.sent
         session.go_stale(marks, time.monotonic())
@@ -44,12 +44,12 @@ class SlowClients:
         self.stale[session] = None
         hub.counters["slow_paused"] += 1
 
-    def resumed(self, session: ClientSession) -> None:
+    def resumed(self, session: Subscriber) -> None:
         """Below the low-water mark again (called from the transport): heal it on the next turn."""
         if session.lagging:
             asyncio.get_running_loop().call_soon(self.heal, session)
 
-    def heal(self, session: ClientSession) -> None:
+    def heal(self, session: Subscriber) -> None:
         hub = self.hub
         if not session.lagging or session not in hub.sessions or not session.open:
             return
@@ -59,7 +59,7 @@ class SlowClients:
         self.stale.pop(session, None)
         sent = 0
         for pair in sorted(session.pairs):
-            replica = hub.replicas.get(pair)
+            replica = hub.replica(pair)
             mark = marks.get(pair)
             if replica is None or not replica.live:
                 hub.owe_snapshot(session, pair)
@@ -70,7 +70,7 @@ class SlowClients:
         if not session.lagging:  # a big snapshot may have made it stale again
             hub.fanout.join(session)
 
-    def forget(self, session: ClientSession) -> None:
+    def forget(self, session: Subscriber) -> None:
         self.stale.pop(session, None)
 
     async def watch(self) -> None:

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from gateway.hub import Hub
 from gateway.recovery import chunk_frames, plan_replay, replay_costs_more
-from gateway.session import ClientSession
+from gateway.session import Subscriber
 from mdcore.codec import encode_ack, pack_frame
 from mdcore.errors import ProtocolError
 from mdcore.messages import Ack, Resync, StreamPosition, Subscribe, Unsubscribe
@@ -27,7 +27,7 @@ PACK_FRAME_BYTES = 64 * 1024  # the answer, snapshots and replayed deltas go in 
 MAX_AHEAD = 1_000  # a client this far ahead of the replica (same epoch) still counts as recovered
 
 
-async def subscribe(hub: Hub, session: ClientSession, op: Subscribe) -> None:
+async def subscribe(hub: Hub, session: Subscriber, op: Subscribe) -> None:
     offered = await hub.offered_pairs()
     unknown = [p for p in op.pairs if p not in offered]
     if unknown:
@@ -56,8 +56,10 @@ async def _gather_recovery(hub: Hub, since: dict[str, StreamPosition]) -> dict[s
     """Wait (bounded) for loading replicas; read history where recent deltas do not reach."""
     histories: dict[str, list[tuple[int, bytes]]] = {}
     for pair, pos in since.items():
-        replica = hub.replicas[pair]
-        await hub.wait_live(replica, hub.cfg.recovery_wait_s)
+        await hub.wait_live(pair, hub.cfg.recovery_wait_s)
+        replica = hub.replica(pair)
+        if replica is None:
+            continue
         head = replica.position
         if not replica.live or head is None or head.epoch != pos.epoch or pos.seq >= head.seq:
             continue
@@ -81,7 +83,7 @@ async def _gather_recovery(hub: Hub, since: dict[str, StreamPosition]) -> dict[s
 
 def _commit(
     hub: Hub,
-    session: ClientSession,
+    session: Subscriber,
     op: Subscribe,
     new: list[str],
     since: dict[str, StreamPosition],
@@ -90,7 +92,7 @@ def _commit(
     """Answer, then replay or snapshot each pair, then join the fan-out: no await in between."""
     plans: dict[str, list[bytes] | None] = {}
     for pair, pos in since.items():
-        replica = hub.replicas.get(pair)
+        replica = hub.replica(pair)
         if replica is None or not replica.live:
             plans[pair] = None
             continue
@@ -108,7 +110,7 @@ def _commit(
             hub.counters["recoveries"] += 1
             hub.counters["replayed_deltas"] += len(plan)
             out += [(pair, message) for message in plan]
-            head = hub.replicas[pair].position
+            head = hub.channels[pair].replica.position
             if head is not None:  # replayed up to the replica's head: pending deltas are not for it
                 hub.fanout.floor(session, pair, head.seq)
             continue
@@ -122,7 +124,7 @@ def _commit(
         hub.fanout.join(session)
 
 
-def _send_answer(hub: Hub, session: ClientSession, out: list[tuple[str | None, bytes]]) -> None:
+def _send_answer(hub: Hub, session: Subscriber, out: list[tuple[str | None, bytes]]) -> None:
     """Write the answer in frames of at most ``PACK_FRAME_BYTES``, stopping at the first that
     makes the client stale: the pairs not written yet are owed a snapshot when it drains
     (``gateway.slow``). So a client that does not read holds at most one frame beyond the
@@ -139,7 +141,7 @@ def _send_answer(hub: Hub, session: ClientSession, out: list[tuple[str | None, b
             return
 
 
-def unsubscribe(hub: Hub, session: ClientSession, op: Unsubscribe) -> None:
+def unsubscribe(hub: Hub, session: Subscriber, op: Unsubscribe) -> None:
     hub.drop_pairs(session, op.pairs)
     if not session.lagging:
         hub.fanout.join(session)  # a smaller set: another group (or none)
@@ -147,7 +149,7 @@ def unsubscribe(hub: Hub, session: ClientSession, op: Unsubscribe) -> None:
     session.send(encode_ack(Ack("unsubscribed", op.pairs, op.id)))
 
 
-def resync(hub: Hub, session: ClientSession, op: Resync) -> None:
+def resync(hub: Hub, session: Subscriber, op: Resync) -> None:
     if op.pair not in session.pairs:
         raise ProtocolError("bad_request", f"not subscribed to {op.pair[:40]!r}", op.id)
     hub.counters["resyncs"] += 1

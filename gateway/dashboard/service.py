@@ -125,9 +125,9 @@ class Dashboard:
         counters = dict(hub.counters)
         gauges = {
             "connections": len(hub.sessions),
-            "subscriptions": sum(len(s) for s in hub.subscribers.values()),
+            "subscriptions": hub.subscriber_count(),
             "stale_clients": sum(1 for s in hub.sessions if s.lagging),
-            "replicas": len(hub.replicas),
+            "replicas": len(hub.channels),
             "redis_up": hub.link.up,
         }
         latency = {stage: reader.take() for stage, reader in self._readers.items()}

@@ -11,18 +11,18 @@ deferred flush).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from md_service_free_fixtures import Stream
 from websockets.protocol import OPEN
 
 from gateway.config import GatewayConfig
+from gateway.fanout import Group
 from gateway.hub import Hub
 from gateway.memory_store import MemoryStore, MemoryStreams
 from gateway.replica import PairReplica, ReplicaState
-from gateway.session import StaleState
+from gateway.session import SessionLifecycle, SessionState
 from mdcore.codec import decode_server_frame, encode_snapshot
 from mdcore.messages import StreamPosition
+from tests.unit.gateway.md_service_free_fixtures import Stream
 
 
 class FakeTransport:
@@ -48,23 +48,24 @@ class FakeProtocol:
         self.state = OPEN
 
 
-class FakeSession(StaleState):
-    """Quacks like ClientSession for the fan-out."""
+class FakeSession(SessionLifecycle):
+    """A :class:`gateway.session.Subscriber` that records what it is sent (no socket)."""
 
     def __init__(self, *pairs: str) -> None:
         self.pairs = set(pairs)
-        self.group: Any = None
+        self.group: Group | None = None
         self.transport = FakeTransport()
         self.protocol = FakeProtocol()
-        self.lagging = False
+        self.state = SessionState.LIVE
         self.lag_since = 0.0
         self.lag_marks: dict[str, StreamPosition | None] = {}
         self.floors: dict[str, int] | None = None
         self.peer = "test"
+        self.closed_with: tuple[int, str] | None = None
 
     @property
     def open(self) -> bool:
-        return self.protocol.state is OPEN
+        return self.state is not SessionState.CLOSING and self.protocol.state is OPEN
 
     def send(self, payload: bytes) -> bool:
         from gateway.wsframe import text_frame
@@ -74,6 +75,10 @@ class FakeSession(StaleState):
 
     def buffered_bytes(self) -> int:
         return self.transport.buffered
+
+    def close(self, code: int, reason: str, grace_s: float = 1.0) -> None:
+        self.closed_with = (code, reason)
+        self.closing()
 
     def messages(self) -> list[object]:
         out: list[object] = []
@@ -108,13 +113,17 @@ def make_hub(windows: int = 30, recent: int = 5, history_from: int = 10) -> tupl
 
 
 def live_replica(hub: Hub, stream: Stream, at: int, recent_from: int) -> PairReplica:
-    replica = PairReplica("ETH-USD", hub._on_delta, hub._on_live, hub.cfg.recent_deltas)
+    """ETH-USD's replica made live at ``at``, as if the hub had followed the pair for a while
+    (claimed, as by a subscribe in progress, and already streaming from the store)."""
+    hub.claim(["ETH-USD"])
+    channel = hub.channels["ETH-USD"]
+    channel.streaming = True
+    replica = channel.replica
     replica.local = stream.book_at(at)
     replica.state = ReplicaState.LIVE
     replica.not_live_since = None
     for seq in range(recent_from, at + 1):
         replica.recent.append((seq, stream.delta(seq)))
-    hub.replicas["ETH-USD"] = replica
     return replica
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway_fakes import FakeSession, turn, wait_until
 from websockets.protocol import CLOSED
 
 from gateway.counters import Counters
 from gateway.fanout import FanOut
 from gateway.frame_clock import FrameClock
+from tests.unit.gateway.gateway_fakes import FakeSession, turn, wait_until
 
 
 async def test_clients_with_the_same_pairs_share_one_frame_per_turn() -> None:
@@ -18,7 +18,7 @@ async def test_clients_with_the_same_pairs_share_one_frame_per_turn() -> None:
     fan = FanOut(counters, batches.append)
     a, b, c = FakeSession("BTC-USD", "ETH-USD"), FakeSession("ETH-USD", "BTC-USD"), FakeSession("ETH-USD")
     for s in (a, b, c):
-        fan.join(s)  # type: ignore[arg-type]
+        fan.join(s)
     assert a.group is b.group and c.group is not a.group and len(fan.groups) == 2
     fan.queue("BTC-USD", 1, b'{"d":"btc1"}')
     fan.queue("ETH-USD", 7, b'{"d":"eth7"}')
@@ -36,10 +36,10 @@ async def test_moving_leaving_closed_and_failing_sessions() -> None:
     counters = Counters()
     fan = FanOut(counters, lambda batch: None)
     a, b = FakeSession("BTC-USD"), FakeSession("BTC-USD")
-    fan.join(a)  # type: ignore[arg-type]
-    fan.join(b)  # type: ignore[arg-type]
+    fan.join(a)
+    fan.join(b)
     a.pairs.add("ETH-USD")
-    fan.join(a)  # type: ignore[arg-type]  # a new set: a new group
+    fan.join(a)  # a new set: a new group
     assert a.group is not b.group and len(fan.groups) == 2
     b.protocol.state = CLOSED  # closing: never written to
     fan.queue("BTC-USD", 1, b"1")
@@ -49,8 +49,8 @@ async def test_moving_leaving_closed_and_failing_sessions() -> None:
     fan.queue("BTC-USD", 2, b"2")
     await turn()
     assert counters["write_errors"] == 1
-    fan.leave(a)  # type: ignore[arg-type]
-    fan.leave(b)  # type: ignore[arg-type]
+    fan.leave(a)
+    fan.leave(b)
     assert fan.groups == {} and fan.by_pair == {}
 
 
@@ -58,7 +58,7 @@ async def test_a_window_arriving_over_several_loop_turns_leaves_as_one_frame_per
     counters = Counters()
     fan = FanOut(counters, lambda batch: None, FrameClock(quiet_s=0.02, hold_s=1.0))
     client = FakeSession(*(f"P{k}" for k in range(8)))
-    fan.join(client)  # type: ignore[arg-type]
+    fan.join(client)
     for k in range(8):  # md_service's 8 slots: one pair per slot, a few ms apart
         fan.queue(f"P{k}", 1, b'{"s":%d}' % k)
         await asyncio.sleep(0.002)
@@ -73,7 +73,7 @@ async def test_a_window_arriving_over_several_loop_turns_leaves_as_one_frame_per
 async def test_a_burst_that_never_ends_still_leaves_after_the_hold() -> None:
     fan = FanOut(Counters(), lambda batch: None, FrameClock(quiet_s=0.05, hold_s=0.05))
     client = FakeSession("P0")
-    fan.join(client)  # type: ignore[arg-type]
+    fan.join(client)
     loop = asyncio.get_running_loop()
     start = loop.time()
     seq = 0

@@ -7,7 +7,6 @@ no longer take the whole gateway out of rotation.
 from __future__ import annotations
 
 import pytest
-from md_service_free_fixtures import Stream
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import GatewayConfig
@@ -17,8 +16,9 @@ from gateway.hub import Hub
 from gateway.memory_store import MemoryStreams
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline_watch import PipelineWatch
-from gateway.replica import PairReplica, ReplicaState
+from gateway.replica import ReplicaState
 from mdcore.messages import Delta
+from tests.unit.gateway.md_service_free_fixtures import Stream
 
 MD_UP = {"v": 1, "kind": "md", "id": "md-1", "kafka": "up", "redis": "up"}
 
@@ -89,16 +89,17 @@ class Clock:
 
 def hub_with(states: dict[str, str], clock: Clock) -> tuple[Hub, PipelineWatch]:
     """A hub whose replicas are live, or stuck loading since long ago ("broken")."""
-    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", stale_s=5.0), store=MemoryStreams().connect)
+    cfg = GatewayConfig(redis_url="redis://127.0.0.1:1/0", stale_s=5.0)
+    hub = Hub(cfg, store=MemoryStreams().connect, clock=clock)
     watch = PipelineWatch(hub, clock=clock)
+    hub.claim(list(states))  # a channel (and replica) per pair, as a subscribe in progress makes
     for pair, state in states.items():
-        replica = PairReplica(pair, lambda *a: None, lambda *a: None, clock=clock)
+        replica = hub.channels[pair].replica
         if state == "live":
             replica.local = Stream(pair, 1).book_at(1)
             replica.state, replica.not_live_since = ReplicaState.LIVE, None
         else:
             replica.not_live_since = clock.now - 60.0
-        hub.replicas[pair] = replica
     return hub, watch
 
 
@@ -119,8 +120,8 @@ def test_one_broken_pair_degrades_only_itself_most_broken_make_the_gateway_unrea
     assert body["pairs"]["SOL-USD"]["freshness"] == "stale"
     assert body["pairs"]["SOL-USD"]["stale_reason"] == "not_live"
     assert body["pairs"]["BTC-USD"]["freshness"] == "live"
-    hub.replicas["ETH-USD"].state = ReplicaState.LOADING  # now 2 of 3 are stuck here
-    hub.replicas["ETH-USD"].not_live_since = clock.now - 60.0
+    hub.channels["ETH-USD"].replica.state = ReplicaState.LOADING  # now 2 of 3 are stuck here
+    hub.channels["ETH-USD"].replica.not_live_since = clock.now - 60.0
     status, body = health_report(hub, watch, clock.now)
     assert status == 503 and not body["ready"] and body["status"] == "unavailable"
     assert "2 of 3 pairs stale here" in body["reasons"]

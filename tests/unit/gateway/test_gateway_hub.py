@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gateway_fakes import live_replica, make_hub
+
+from tests.unit.gateway.gateway_fakes import live_replica, make_hub
 
 
 @pytest.mark.parametrize(
@@ -15,4 +16,4 @@ async def test_a_message_from_redis_that_is_not_a_delta_is_counted_and_ignored(p
     hub.on_message("ETH-USD", payload)  # must not raise into the Pub/Sub reader (it reconnected)
     assert hub.counters["redis_bad_messages"] == 1
     hub.on_message("ETH-USD", stream.delta(21))
-    assert hub.replicas["ETH-USD"].local.seq == 21
+    assert hub.channels["ETH-USD"].replica.local.seq == 21

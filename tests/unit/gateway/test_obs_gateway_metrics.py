@@ -25,14 +25,9 @@ from gateway.routes import Route, Router
 from mdcore.latency import LatencyHistogram
 from mdcore.messages import Delta
 from mdcore.status_bus import decode_status, encode_status, latency_block
+from tests.unit.gateway.gateway_fakes import FakeSession
 
 NOW_NS = 1_700_000_000_000_000_000
-
-
-class FakeSession:
-    def __init__(self, lagging: bool = False) -> None:
-        self.lagging = lagging
-        self.pairs: set[str] = set()
 
 
 def delta_at(close_ms_ago: float, exchange_ms_ago: float, seq: int = 1) -> Delta:
@@ -49,10 +44,14 @@ def busy_hub() -> tuple[Hub, LatencyListener]:
     hub.counters.count_error("bad_json")
     hub.counters.count_error("bad_json")
     hub.counters.count_close(1000)
-    sessions = [FakeSession(), FakeSession(), FakeSession(lagging=True)]
-    hub.sessions.update(sessions)  # type: ignore[arg-type]
-    hub.subscribers["BTC-USD"] = set(sessions[:2])  # type: ignore[arg-type]
-    hub.subscribers["ETH-USD"] = set(sessions)  # type: ignore[arg-type]
+    sessions = [FakeSession(), FakeSession(), FakeSession()]
+    hub.claim(["BTC-USD", "ETH-USD"])
+    for session in sessions:
+        hub.open_session(session)
+        hub.follow(session, "ETH-USD")
+    for session in sessions[:2]:
+        hub.follow(session, "BTC-USD")
+    sessions[2].go_stale({}, 0.0)
     listener = LatencyListener(clock_ns=lambda: NOW_NS)
     for close_ms in (1, 2, 3, 40):
         listener.on_delta("BTC-USD", delta_at(close_ms, close_ms + 100))
