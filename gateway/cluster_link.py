@@ -28,7 +28,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 from gateway.node_subscription import SUBSCRIBE_TIMEOUT_S, NodeAddress, NodeSubscription
 from gateway.redis_link import node_address
 from gateway.store import OnMessage, OnResubscribed

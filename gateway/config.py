@@ -55,10 +55,10 @@ class GatewayConfig:
     low_water_bytes: int = 64 * KIB  # … and below this it is healed with snapshots
     slow_close_s: float = 10.0  # stale this long: closed with 4008
     send_buffer_bytes: int = 0  # SO_SNDBUF of client sockets; 0 = the OS default
-    # frames: a window's burst of deltas leaves as one frame per client (gateway.frame_clock)
+    # frames: a window's burst of deltas leaves as one frame per client (gateway.core.frame_clock)
     frame_quiet_ms: float = 10.0  # the burst is over when no delta came for this long …
     frame_hold_ms: float = 40.0  # … or this long after its first delta (both 0: every loop turn)
-    # overload (gateway.overload): refuse handshakes while the event loop runs this late …
+    # overload (gateway.core.overload): refuse handshakes while the event loop runs this late …
     overload_enter_ms: float = 150.0  # (0: never refuse for lag)
     overload_leave_ms: float = 50.0  # … until it has been at most this late …
     overload_hold_s: float = 2.0  # … for this long
@@ -82,7 +82,7 @@ class GatewayConfig:
     redis_max_connections: int = 32  # the Redis connection pool's bound (Pub/Sub is apart) …
     redis_pool_wait_s: float = 1.0  # … and how long a read waits for a free connection
     max_history_read: int = 1000  # deltas one history read may fetch; further behind: a snapshot
-    # pipeline freshness in /health (gateway.freshness)
+    # pipeline freshness in /health (gateway.core.freshness)
     overdue_factor: float = 10.0  # a pair is overdue after this many of its usual gaps without a delta …
     overdue_min_s: float = 3.0  # … and never sooner than this
     md_heartbeat_s: float = 1.0  # how often md_service's status on the bus is read (0: not at all)

@@ -1,6 +1,6 @@
 """The fan-out: sessions grouped by subscription set, deltas packed into one frame per group.
 
-Applied deltas are *pending* until the window's burst is over (``gateway.frame_clock``;
+Applied deltas are *pending* until the window's burst is over (``gateway.core.frame_clock``;
 with no clock, until the end of the event-loop turn). Then :meth:`FanOut.flush` gives every
 group whose pairs moved one frame holding all of its pairs' new deltas, in order
 (``mdcore.codec.pack_frame`` of the bytes md_service published). Groups whose sets share
@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 from websockets.protocol import OPEN
 
-from gateway.counters import Counters
-from gateway.frame_clock import FrameClock
+from gateway.core.counters import Counters
+from gateway.core.frame_clock import FrameClock
+from gateway.core.wsframe import text_frame
 from gateway.session import Subscriber
-from gateway.wsframe import text_frame
 from mdcore.codec import pack_frame
 
 

@@ -19,7 +19,7 @@ import gc
 import logging
 import time
 
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 from gateway import subscriptions
+from gateway.core.limits import TokenBucket
 from gateway.hub import Hub
-from gateway.limits import TokenBucket
 from gateway.session import ClientSession, GatewayConnection
 from gateway.slow import SlowClients
 from mdcore.codec import decode_client_op, encode_error, encode_pong

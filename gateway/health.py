@@ -7,7 +7,7 @@ than ``unready_stale_fraction`` (half) of its wanted pairs are stale *for reason
 own* (a replica that cannot load or catch up for ``stale_s``, or that the audit found
 behind md_service). One broken pair does not take a gateway out of rotation.
 
-Each pair gets a freshness verdict (:mod:`gateway.freshness`): ``live``, ``quiet``,
+Each pair gets a freshness verdict (:mod:`gateway.core.freshness`): ``live``, ``quiet``,
 ``overdue``, ``stale``, ``loading`` or ``no_data``. A pipeline that stopped (md_service
 silent, or its Kafka or Redis link down) makes every live pair ``stale`` and the gateway
 ``degraded``, but still ready: every gateway is equally affected, and pulling them all out
@@ -19,10 +19,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gateway.freshness import Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.core.freshness import Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.core.replica import ReplicaState
 from gateway.hub import Hub
 from gateway.pipeline_watch import PipelineWatch
-from gateway.replica import ReplicaState
 
 
 @dataclass(frozen=True, slots=True)

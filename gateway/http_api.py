@@ -24,9 +24,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from gateway.book_cache import BookCache
+from gateway.core.limits import Admission, RateByAddress, Refusal, origin_ok, request_token, token_ok
 from gateway.health import health_report
 from gateway.hub import Hub
-from gateway.limits import Admission, RateByAddress, Refusal, origin_ok, request_token, token_ok
 from gateway.pipeline_watch import PipelineWatch
 from mdcore.codec import encode_snapshot
 from mdcore.errors import IntegrityError

@@ -21,15 +21,15 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from gateway.audit_rule import missed_something
 from gateway.config import GatewayConfig
-from gateway.counters import Counters
+from gateway.core.audit_rule import missed_something
+from gateway.core.counters import Counters
+from gateway.core.frame_clock import FrameClock
+from gateway.core.overload import Overload
+from gateway.core.replica import PairReplica, ReplicaState
 from gateway.fanout import FanOut
-from gateway.frame_clock import FrameClock
 from gateway.gc_policy import GcPolicy
-from gateway.overload import Overload
 from gateway.pair_channel import PairChannel
-from gateway.replica import PairReplica, ReplicaState
 from gateway.session import Subscriber
 from gateway.store import BookStore, StoreFactory
 from gateway.store_factory import open_store
@@ -356,7 +356,7 @@ class Hub:
 
     async def audit(self) -> None:
         """Compare each live replica with md_service's state; catch up one that fell behind
-        (the rule: ``gateway.audit_rule``)."""
+        (the rule: ``gateway.core.audit_rule``)."""
         pairs = [
             pair for pair, channel in self._channels.items()
             if channel.replica.live or channel.replica.state is ReplicaState.NO_DATA

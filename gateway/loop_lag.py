@@ -1,4 +1,4 @@
-"""How late this process's event loop runs: the input of the overload rule (``gateway.overload``).
+"""How late this process's event loop runs: the input of the overload rule (``gateway.core.overload``).
 
 A task sleeps ``period_s`` again and again and measures how much later than asked it woke
 up. Any work that holds the loop (handshakes, subscribes, a fan-out flush to thousands of
@@ -19,7 +19,7 @@ async def watch_loop_lag(observe: Callable[[float, float, float], None], period_
     """Call ``observe(lag_s, now, cpu_s)`` after every sleep, for the life of the task.
 
     ``cpu_s`` is the process's CPU time so far: with the lag it tells a busy process from a
-    starved one (``gateway.overload``)."""
+    starved one (``gateway.core.overload``)."""
     loop = asyncio.get_running_loop()
     while True:
         asked = loop.time() + period_s

@@ -1,7 +1,7 @@
 """Prometheus metrics of one gateway process, on a port of its own (``/metrics``).
 
 Nothing on the hot path changes for them: the counters the gateway keeps anyway
-(:mod:`gateway.counters`) and its gauges (clients, subscriptions, replicas, the Redis link)
+(:mod:`gateway.core.counters`) and its gauges (clients, subscriptions, replicas, the Redis link)
 are read when Prometheus scrapes, by a custom collector. The one addition is latency:
 a hub listener (the hook protocol dialects use too) reads each applied delta's window
 close and exchange times from its bytes and records two histograms
@@ -27,8 +27,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from gateway.counters import HELP
-from gateway.freshness import Freshness
+from gateway.core.counters import HELP
+from gateway.core.freshness import Freshness
 from gateway.health import assess
 from gateway.hub import Hub
 from gateway.pipeline_watch import PipelineWatch
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 9100
 STAGES = ("close_to_gateway", "exchange_to_gateway")
 
-# exported name (without _total) -> (counter of gateway/counters.py, help)
+# exported name (without _total) -> (counter of gateway/core/counters.py, help)
 COUNTERS: dict[str, tuple[str, str]] = {
     "redis_messages": ("redis_messages", "Pub/Sub messages received for wanted pairs (md_service deltas in)"),
     "frames": ("frames_out", "WebSocket frames written to clients by the fan-out"),
@@ -151,8 +151,10 @@ class GatewayCollector:
             "replicas_live": ("replicas that are live",
                               sum(1 for c in hub.channels.values() if c.replica.live)),
             "redis_up": ("1 if the Redis Pub/Sub link answers its pings", 1 if hub.link.up else 0),
-            "loop_lag_seconds": ("how late the event loop runs, smoothed over about 0.5 s (gateway.overload)",
-                                 hub.overload.smoothed_s),
+            "loop_lag_seconds": (
+                "how late the event loop runs, smoothed over about 0.5 s (gateway.core.overload)",
+                hub.overload.smoothed_s,
+            ),
             "overloaded": ("1 while new handshakes are refused for loop lag (503)",
                            1 if hub.overload.overloaded else 0),
             "overload_entered": ("times the overload state was entered", hub.overload.entered),
@@ -176,7 +178,9 @@ class GatewayCollector:
             "bookcast_gateway_closes_total", "connections ended, by close code", labels=["code"]
         )
         every = CounterMetricFamily(
-            "bookcast_gateway_counter_total", "every count of gateway/counters.py, by name", labels=["name"]
+            "bookcast_gateway_counter_total",
+            "every count of gateway/core/counters.py, by name",
+            labels=["name"],
         )
         for name, value in sorted(counters.items()):
             if name.startswith("errors_"):

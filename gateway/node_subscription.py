@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from gateway.counters import Counters
+from gateway.core.counters import Counters
+from gateway.core.resp import RespError
 from gateway.pubsub import PubSubClosedError, Subscriber
-from gateway.resp import RespError
 from gateway.store import OnMessage, OnResubscribed
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gateway.replica import PairReplica
+from gateway.core.replica import PairReplica
 from mdcore.messages import StreamPosition
 
 if TYPE_CHECKING:

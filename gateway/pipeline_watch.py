@@ -3,7 +3,7 @@
 A hub listener (the hook the metrics' latency and the dialects use) notes when each pair's
 deltas arrive; a loop reads the md_service statuses on the status bus every
 ``md_heartbeat_s``: the keys named in the bus index, in one round trip. The rules that turn
-both into verdicts are pure (:mod:`gateway.freshness`).
+both into verdicts are pure (:mod:`gateway.core.freshness`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from gateway.freshness import ArrivalGaps, PipelineState
+from gateway.core.freshness import ArrivalGaps, PipelineState
 from gateway.hub import Hub
 from mdcore.local_book import LocalBook
 from mdcore.messages import Delta

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from gateway.resp import RespError, RespParser, RespProtocolError, Status, encode_command
+from gateway.core.resp import RespError, RespParser, RespProtocolError, Status, encode_command
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from redis.asyncio.connection import BlockingConnectionPool, SSLConnection, pars
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 from gateway.node_subscription import NodeAddress, NodeSubscription
 from gateway.store import OnMessage, OnResubscribed
 from gateway.store_reads import ReadsThrough, StoreReads

@@ -23,13 +23,13 @@ from gateway.binance.dialect import BinanceDialect
 from gateway.binance.gate import BinanceGate
 from gateway.book_page import book_page_route
 from gateway.config import GatewayConfig
+from gateway.core.limits import Admission
 from gateway.dashboard.service import Dashboard, dashboard_routes, load_dashboard_config
 from gateway.dialect_port import HubDialectPort
 from gateway.gc_policy import GcPolicy
 from gateway.handler import LimitedConnection, serve_client
 from gateway.http_api import HttpApi
 from gateway.hub import Hub
-from gateway.limits import Admission
 from gateway.loop_lag import watch_loop_lag
 from gateway.metrics import GatewayMetrics, load_metrics_config
 from gateway.pipeline_watch import PipelineWatch

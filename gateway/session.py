@@ -1,7 +1,7 @@
 """One client connection: what it follows, and how frames reach it without blocking anyone.
 
 Every write is synchronous and goes straight to the connection's transport as a complete,
-pre-built text frame (``gateway.wsframe``), so the order in which the hub writes is the order
+pre-built text frame (``gateway.core.wsframe``), so the order in which the hub writes is the order
 the client receives, and nothing awaits a client. The transport's high-water mark (set by
 the server) calls back when a client falls behind (:meth:`GatewayConnection.pause_writing`):
 the client becomes *stale* and gets no deltas until it drains, then a fresh snapshot of every
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import OPEN, State
 
-from gateway.wsframe import text_frame
+from gateway.core.wsframe import text_frame
 from mdcore.messages import StreamPosition
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import logging
 
 from gateway.cluster_link import ClusterLink
 from gateway.config import GatewayConfig
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 from gateway.redis_link import RedisLink, node_address
 from gateway.store import BookStore, OnMessage, OnResubscribed
 from mdcore.redis_layout import RedisLayout

@@ -14,8 +14,8 @@ import logging
 
 from redis.exceptions import RedisError
 
+from gateway.core.recovery import chunk_frames, plan_replay, replay_costs_more
 from gateway.hub import Hub
-from gateway.recovery import chunk_frames, plan_replay, replay_costs_more
 from gateway.session import Subscriber
 from mdcore.codec import encode_ack, pack_frame
 from mdcore.errors import ProtocolError

@@ -8,7 +8,7 @@ boundary (0, md_service's default: all at the boundary), so a window's work can 
 into smaller writes at some cost to how compact its burst is.
 
 Why not spread over the whole window: a gateway packs what arrives in one burst into one
-frame per client (``gateway.frame_clock``). Slots spread over the whole window arrive as up
+frame per client (``gateway.core.frame_clock``). Slots spread over the whole window arrive as up
 to ``slots`` bursts, and a client following pairs of several slots got several frames per
 window. Even 20 ms was too long under load: md_service applies consumed messages between
 slots, which stretched the gaps past the gateway's quiet gap (2.1 frames per window at 200

@@ -7,7 +7,7 @@ counted with ``bytearray.count`` of the RESP2 header of an ``smessage`` push (``
 \\r\\n``) straight in the receive buffer of an ``asyncio.BufferedProtocol``, carrying the last
 few bytes over to the next read so a header split across reads still counts once: no parsing,
 no per-message objects (see :func:`counting_cost` for what that saves against
-``gateway.resp.RespParser``).
+``gateway.core.resp.RespParser``).
 
 A publisher process runs one thread per primary, each a closed loop of pipelined ``EVALSHA``
 calls of :data:`SPUBLISH_LUA` on that primary (one partition's channels as KEYS, so every call
@@ -303,9 +303,9 @@ def publisher_main(
 
 
 def counting_cost(messages: int = 20_000, size: int = 300) -> dict[str, float]:
-    """µs per message of counting smessage headers vs parsing with ``gateway.resp.RespParser``,
+    """µs per message of counting smessage headers vs parsing with ``gateway.core.resp.RespParser``,
     over the same bytes in 256 KiB reads (what one subscriber read looks like)."""
-    from gateway.resp import RespParser
+    from gateway.core.resp import RespParser
 
     channel = b"bench:{p3}:delta:BTC-USD"
     one = b"*3\r\n%s$%d\r\n%s\r\n$%d\r\n%s\r\n" % (SMESSAGE, len(channel), channel, size, b"x" * size)

@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 
 from gateway.binance.dialect import BinanceDialect
 from gateway.binance.rest import BinanceRestError
-from gateway.limits import request_token, token_ok
+from gateway.core.limits import request_token, token_ok
 
 Admit = Callable[[ServerConnection, Request, str], Response | None]
 

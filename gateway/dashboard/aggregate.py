@@ -19,7 +19,7 @@ from typing import Any
 from mdcore.latency import LatencyHistogram
 from mdcore.status_bus import STATUS_VERSION, block_histogram, latency_block, rates
 
-# status rate name -> gateway counter it is the rate of (gateway/counters.py)
+# status rate name -> gateway counter it is the rate of (gateway/core/counters.py)
 GATEWAY_RATES: dict[str, str] = {
     "frames_per_s": "frames_out",
     "bytes_per_s": "bytes_out",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from gateway.cluster_link import ClusterLink
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 from gateway.memory_store import MemoryStreams
 from gateway.redis_link import RedisLink
 from gateway.store import BookStore

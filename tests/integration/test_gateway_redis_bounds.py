@@ -12,7 +12,7 @@ import pytest_asyncio
 from redis.exceptions import MaxConnectionsError
 
 from bookcast.bench.fanout_publisher import SyntheticPublisher
-from gateway.counters import Counters
+from gateway.core.counters import Counters
 from gateway.redis_link import RedisLink
 from mdcore.redis_layout import RedisLayout
 from tests.integration.stack_helpers import unique

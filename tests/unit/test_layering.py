@@ -7,6 +7,9 @@
 - ``mdruntime`` is shared runtime code that may do I/O: tiers may import it, and it imports
   only ``mdcore`` (never a tier nor ``bookcast``).
 - ``bookcast`` may import everything.
+- ``gateway.core`` is the gateway's pure core (the way websockets keeps ``protocol.py`` apart
+  from ``asyncio/``): the same rule as ``mdcore``, and it may import ``mdcore``; the rest of
+  the gateway drives it.
 
 Relative imports are resolved to absolute names first, so ``from ..gateway import hub``
 cannot slip past, and ``importlib.import_module("...")`` / ``__import__("...")`` with a
@@ -59,7 +62,9 @@ CORE_FORBIDDEN_STDLIB = frozenset(
         "xmlrpc",
     }
 )
+PURE_PARTS = frozenset({"urllib.parse"})  # pure modules of a package the rule above forbids
 STDLIB = frozenset(sys.stdlib_module_names)
+PURE_CORES = ("gateway.core",)  # a tier's pure core: mdcore's rule, plus mdcore itself
 
 
 @dataclass(frozen=True)
@@ -135,20 +140,15 @@ def check_source(
             found.append(Violation(where, line, f"relative import beyond the top-level package: {written}"))
             continue
         top = name.split(".")[0]
+        pure = next((c for c in PURE_CORES if module == c or module.startswith(f"{c}.")), None)
+        if pure is not None:
+            if top != CORE and name != pure and not name.startswith(f"{pure}."):
+                found.extend(_impure(name, pure, where, line, written))
+            continue
         if top == owner:
             continue
         if owner == CORE:
-            if top in PROJECT:
-                found.append(Violation(where, line, f"mdcore must not import the project package {top!r}"))
-            elif top in CORE_FORBIDDEN_STDLIB:
-                found.append(
-                    Violation(where, line, f"mdcore must stay free of I/O and concurrency: {written}")
-                )
-            elif top not in STDLIB and top not in CORE_THIRD_PARTY:
-                allowed = ", ".join(sorted(CORE_THIRD_PARTY))
-                found.append(
-                    Violation(where, line, f"mdcore may import only the stdlib, {allowed}; not {top!r}")
-                )
+            found.extend(_impure(name, CORE, where, line, written))
         elif owner in TIERS and (top in TIERS or top == UMBRELLA):
             found.append(
                 Violation(where, line, f"tier {owner!r} must not import {top!r} (only mdcore and mdruntime)")
@@ -156,6 +156,19 @@ def check_source(
         elif owner == RUNTIME and (top in TIERS or top == UMBRELLA):
             found.append(Violation(where, line, f"mdruntime must not import {top!r} (only mdcore)"))
     return found
+
+
+def _impure(name: str, who: str, where: str, line: int, written: str) -> list[Violation]:
+    """What is wrong with a pure core (``who``) importing ``name`` (nothing: an empty list)."""
+    top = name.split(".")[0]
+    if top in PROJECT:
+        return [Violation(where, line, f"{who} must not import the project package {top!r}")]
+    if top in CORE_FORBIDDEN_STDLIB and not any(name == p or name.startswith(f"{p}.") for p in PURE_PARTS):
+        return [Violation(where, line, f"{who} must stay free of I/O and concurrency: {written}")]
+    if top not in STDLIB and top not in CORE_THIRD_PARTY:
+        allowed = ", ".join(sorted(CORE_THIRD_PARTY))
+        return [Violation(where, line, f"{who} may import only the stdlib, {allowed}; not {top!r}")]
+    return []
 
 
 def source_files(package: str, root: Path = ROOT) -> list[Path]:
@@ -185,6 +198,7 @@ def test_core_is_actually_scanned() -> None:
     files = source_files(CORE)
     assert ROOT / CORE / "book.py" in files
     assert ROOT / CORE / "codec.py" in files
+    assert ROOT / "gateway" / "core" / "replica.py" in source_files("gateway")
 
 
 # --- the checker catches what it should -------------------------------------------
@@ -217,6 +231,11 @@ def test_core_is_actually_scanned() -> None:
         ("from gateway.hub import Hub\n", "mdruntime.x", "mdruntime must not import 'gateway'"),
         ("import bookcast.up\n", "mdruntime.x", "mdruntime must not import 'bookcast'"),
         ("import mdruntime.redis_connect\n", "mdcore.x", "project package 'mdruntime'"),
+        ("import asyncio\n", "gateway.core.replica", "gateway.core must stay free of I/O"),
+        ("from gateway.hub import Hub\n", "gateway.core.x", "gateway.core must not import the project"),
+        ("import websockets\n", "gateway.core.wsframe", "gateway.core may import only the stdlib"),
+        ("from urllib.request import urlopen\n", "gateway.core.limits", "free of I/O"),
+        ("import mdruntime.logs\n", "gateway.core.x", "project package 'mdruntime'"),
     ],
 )
 def test_checker_catches_violation(source, module, fragment) -> None:

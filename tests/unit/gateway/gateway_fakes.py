@@ -15,10 +15,10 @@ import asyncio
 from websockets.protocol import OPEN
 
 from gateway.config import GatewayConfig
+from gateway.core.replica import PairReplica, ReplicaState
 from gateway.fanout import Group
 from gateway.hub import Hub
 from gateway.memory_store import MemoryStore, MemoryStreams
-from gateway.replica import PairReplica, ReplicaState
 from gateway.session import SessionLifecycle, SessionState
 from mdcore.codec import decode_server_frame, encode_snapshot
 from mdcore.messages import StreamPosition
@@ -68,7 +68,7 @@ class FakeSession(SessionLifecycle):
         return self.state is not SessionState.CLOSING and self.protocol.state is OPEN
 
     def send(self, payload: bytes) -> bool:
-        from gateway.wsframe import text_frame
+        from gateway.core.wsframe import text_frame
 
         self.transport.write(text_frame(payload))
         return True

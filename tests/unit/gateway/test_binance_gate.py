@@ -20,7 +20,7 @@ from websockets.http11 import Request, Response
 
 from gateway.binance.dialect import BinanceDialect
 from gateway.binance.gate import BinanceGate
-from gateway.limits import request_token, token_ok
+from gateway.core.limits import request_token, token_ok
 from mdcore.local_book import LocalBook
 
 TOKEN = "s3cret"

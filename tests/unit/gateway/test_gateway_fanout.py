@@ -6,9 +6,9 @@ import asyncio
 
 from websockets.protocol import CLOSED
 
-from gateway.counters import Counters
+from gateway.core.counters import Counters
+from gateway.core.frame_clock import FrameClock
 from gateway.fanout import FanOut
-from gateway.frame_clock import FrameClock
 from tests.unit.gateway.gateway_fakes import FakeSession, turn, wait_until
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.frame_clock import FrameClock
+from gateway.core.frame_clock import FrameClock
 
 
 def test_the_first_arrival_arms_and_later_ones_extend_until_the_quiet_gap() -> None:

@@ -10,13 +10,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import GatewayConfig
-from gateway.freshness import ArrivalGaps, Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.core.freshness import ArrivalGaps, Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.core.replica import ReplicaState
 from gateway.health import assess, health_report
 from gateway.hub import Hub
 from gateway.memory_store import MemoryStreams
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline_watch import PipelineWatch
-from gateway.replica import ReplicaState
 from mdcore.messages import Delta
 from tests.unit.gateway.md_service_free_fixtures import Stream
 

@@ -18,10 +18,10 @@ from websockets.http11 import Request
 
 from gateway.book_cache import BookCache
 from gateway.config import GatewayConfig
+from gateway.core.limits import Admission, RateByAddress, TokenBucket
 from gateway.handler import _answer
 from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
 from gateway.hub import Hub
-from gateway.limits import Admission, RateByAddress, TokenBucket
 from mdcore.local_book import LocalBook
 from tests.unit.gateway.md_service_free_fixtures import Stream
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from gateway.core.overload import Overload
 from gateway.loop_lag import watch_loop_lag
-from gateway.overload import Overload
 
 
 def test_a_late_loop_refuses_handshakes_with_503_and_retry_after() -> None:
@@ -103,9 +103,9 @@ async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_an
     from websockets.http11 import Request
 
     from gateway.config import GatewayConfig
+    from gateway.core.limits import Admission
     from gateway.http_api import HttpApi
     from gateway.hub import Hub
-    from gateway.limits import Admission
 
     hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0"))
     api = HttpApi(hub, Admission(10, 10))

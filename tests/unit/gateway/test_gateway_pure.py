@@ -8,11 +8,11 @@ import pathlib
 
 import pytest
 
-from gateway.counters import Counters, is_documented
-from gateway.limits import Admission, TokenBucket, origin_ok, request_token, token_ok
-from gateway.recovery import chunk_frames, plan_replay, replay_costs_more
-from gateway.resp import RespError, RespParser, RespProtocolError, Status, encode_command
-from gateway.wsframe import text_frame
+from gateway.core.counters import Counters, is_documented
+from gateway.core.limits import Admission, TokenBucket, origin_ok, request_token, token_ok
+from gateway.core.recovery import chunk_frames, plan_replay, replay_costs_more
+from gateway.core.resp import RespError, RespParser, RespProtocolError, Status, encode_command
+from gateway.core.wsframe import text_frame
 from mdcore.messages import StreamPosition
 
 # --- RESP -------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_replay_runs_are_split_by_size() -> None:
 
 
 def test_every_counter_the_gateway_uses_is_documented() -> None:
-    """Counter names must be listed in gateway.counters.HELP (metrics export them by name)."""
+    """Counter names must be listed in gateway.core.counters.HELP (metrics export them by name)."""
     used: set[str] = set()
     root = pathlib.Path(__file__).resolve().parents[3] / "gateway"
     for path in root.glob("*.py"):

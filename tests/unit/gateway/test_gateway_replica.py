@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.replica import PairReplica, ReplicaState
+from gateway.core.replica import PairReplica, ReplicaState
 from mdcore.codec import decode_delta, decode_snapshot
 from mdcore.errors import IntegrityError
 from mdcore.local_book import LocalBook

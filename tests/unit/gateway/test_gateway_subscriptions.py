@@ -78,7 +78,7 @@ async def test_a_resync_while_deltas_are_pending_continues_at_the_snapshots_seq_
 
 
 async def test_a_snapshot_is_encoded_once_per_pair_and_seq_however_many_subscribe(monkeypatch) -> None:
-    import gateway.replica as replica_module
+    import gateway.core.replica as replica_module
 
     encodes: list[int] = []
     real = replica_module.encode_snapshot

@@ -119,7 +119,7 @@ class PipelineState:
 class PairInputs:
     """What :func:`judge` needs to know about one pair."""
 
-    replica_state: str  # gateway.replica.ReplicaState's value: "live", "loading", "no_data"
+    replica_state: str  # gateway.core.replica.ReplicaState's value: "live", "loading", "no_data"
     local_stale: StaleReason | None  # NOT_LIVE / BEHIND as found by the gateway, else None
     age_s: float  # since its last delta (or since it was loaded)
     usual_gap_s: float | None

@@ -32,7 +32,7 @@ import math
 import random
 from collections.abc import Callable
 
-from gateway.limits import Refusal
+from gateway.core.limits import Refusal
 
 
 class Overload:
