@@ -52,9 +52,16 @@ def too_long(text: str, decimals: int) -> str:
     return f"{text!r} with {decimals} decimals would be longer than {MAX_NUMBER_LENGTH} characters"
 
 
+def units_pattern(decimals: int) -> str:
+    """The ``%`` format of ``divmod(units, 10**decimals)`` that gives the canonical string:
+    "1.05" style, or just the whole part. The one formatting rule: :func:`format_units` and
+    the cached hot path (:class:`mdcore.wire_format.WireFormat`) both use it."""
+    return "%d%.0s" if decimals == 0 else f"%d.%0{decimals}d"  # "%.0s" swallows the zero remainder
+
+
+_PATTERNS = tuple(units_pattern(d) for d in range(MAX_NUMBER_LENGTH))
+
+
 def format_units(units: int, decimals: int) -> str:
     """The canonical string of ``units``: exactly ``decimals`` places, no sign, no exponent."""
-    if decimals == 0:
-        return str(units)
-    whole, frac = divmod(units, 10**decimals)
-    return f"{whole}.{frac:0{decimals}d}"
+    return _PATTERNS[decimals] % divmod(units, _POW10[decimals])

@@ -1,13 +1,13 @@
 """Integer levels -> canonical wire strings, fast: the one formatter of every tier.
 
-Exactly :meth:`mdcore.instruments.Instrument.format_price` / ``format_qty`` (a unit test
-holds them together), but prices are remembered (a book's prices repeat window after
-window, and snapshot after snapshot) and quantities use one precompiled ``%`` format
-instead of building an f-string spec per call. md_service formats its windows with it,
-and the gateway and clients their snapshots and checksums (``book_checksum``): formatting
-every level of a deep book took a fifth of a gateway's time during a connection storm.
-The checksum is computed from the same strings, by
-:func:`mdcore.checksum.checksum_of_wire_levels`.
+The rule is :func:`mdcore.numbers.units_pattern`, the same one
+:func:`mdcore.numbers.format_units` (and so ``Instrument.format_price``/``format_qty``)
+applies; here prices are remembered (a book's prices repeat window after window, and
+snapshot after snapshot) and each side's pattern is looked up once per instrument.
+md_service formats its windows with it, and the gateway and clients their snapshots and
+checksums (``book_checksum``): formatting every level of a deep book took a fifth of a
+gateway's time during a connection storm. The checksum is computed from the same strings,
+by :func:`mdcore.checksum.checksum_of_wire_levels`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from mdcore.book import ASK, BID, OrderBook
 from mdcore.checksum import CHECKSUM_DEPTH, checksum_of_wire_levels
 from mdcore.instruments import Instrument
+from mdcore.numbers import units_pattern
 
 _PRICE_CACHE_LIMIT = 1 << 16
 
@@ -29,8 +30,8 @@ class WireFormat:
     __slots__ = ("_pfmt", "_prices", "_pscale", "_qfmt", "_qscale")
 
     def __init__(self, inst: Instrument) -> None:
-        self._pscale, self._pfmt = 10**inst.price_decimals, _pattern(inst.price_decimals)
-        self._qscale, self._qfmt = 10**inst.qty_decimals, _pattern(inst.qty_decimals)
+        self._pscale, self._pfmt = 10**inst.price_decimals, units_pattern(inst.price_decimals)
+        self._qscale, self._qfmt = 10**inst.qty_decimals, units_pattern(inst.qty_decimals)
         self._prices: dict[int, str] = {}
 
     def price(self, units: int) -> str:
@@ -53,11 +54,6 @@ class WireFormat:
         return checksum_of_wire_levels(
             self.levels(book.top(BID, CHECKSUM_DEPTH)), self.levels(book.top(ASK, CHECKSUM_DEPTH))
         )
-
-
-def _pattern(decimals: int) -> str:
-    """``%`` format of ``divmod(units, 10**decimals)``: "1.05" style, or just the whole part."""
-    return "%d%.0s" if decimals == 0 else f"%d.%0{decimals}d"  # "%.0s" swallows the zero remainder
 
 
 _FORMATS: dict[str, WireFormat] = {}
