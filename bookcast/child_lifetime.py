@@ -32,6 +32,8 @@ __all__ = ["Stoppable", "forget", "spawn", "stop_at_exit"]
 # that Popen reports. Doing prctl here instead of in ``preexec_fn`` keeps Python code out of
 # the fork of a heavily threaded parent (librdkafka, executors), where preexec_fn can deadlock.
 # The getppid() check closes the race where the parent died before prctl took effect.
+# It is mdruntime.children.die_with_parent's rule for a process that is about to exec a
+# foreign server: under -I -S it cannot import the project, so the few lines live here.
 _PDEATHSIG_EXEC = """\
 import ctypes, os, signal, sys
 libc = ctypes.CDLL(None, use_errno=True)
