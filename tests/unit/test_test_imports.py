@@ -12,25 +12,15 @@ checked with ``ast`` on the source (nothing is imported or executed).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.source_imports import Violation, imported_names, module_name
+
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 SYS_PATH_EDITS = frozenset({"insert", "append", "extend"})
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    line: int
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.problem}"
 
 
 def python_files(tests: Path = TESTS) -> list[Path]:
@@ -62,30 +52,12 @@ def _is_sys_path(node: ast.expr) -> bool:
     )
 
 
-def _imports(tree: ast.AST) -> Iterator[tuple[int, str, str]]:
-    """``(line, top-level name, how it was written)`` of every absolute import."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name.split(".")[0], f"import {alias.name}"
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.lineno, node.module.split(".")[0], f"from {node.module} import ..."
-        elif isinstance(node, ast.Call) and node.args:
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-            first = node.args[0]
-            if (
-                name in ("import_module", "__import__")
-                and isinstance(first, ast.Constant)
-                and isinstance(first.value, str)
-            ):
-                yield node.lineno, first.value.split(".")[0], f"{name}({first.value!r})"
-
-
-def check_source(source: str, path: str, local: frozenset[str]) -> list[Problem]:
+def check_source(
+    source: str, path: str, local: frozenset[str], module: str = "tests.x", is_package: bool = False
+) -> list[Violation]:
     """What in one test file's source depends on ``sys.path`` order."""
     tree = ast.parse(source)
-    found: list[Problem] = []
+    found: list[Violation] = []
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -93,28 +65,30 @@ def check_source(source: str, path: str, local: frozenset[str]) -> list[Problem]
             and node.func.attr in SYS_PATH_EDITS
             and _is_sys_path(node.func.value)
         ):
-            found.append(Problem(path, node.lineno, f"sys.path.{node.func.attr}(...): import by full name"))
+            found.append(Violation(path, node.lineno, f"sys.path.{node.func.attr}(...): import by full name"))
         elif isinstance(node, ast.AugAssign | ast.Assign):
             targets = [node.target] if isinstance(node, ast.AugAssign) else node.targets
             for target in targets:
                 if _is_sys_path(target) or (isinstance(target, ast.Subscript) and _is_sys_path(target.value)):
-                    found.append(Problem(path, node.lineno, "sys.path is changed: import by full name"))
+                    found.append(Violation(path, node.lineno, "sys.path is changed: import by full name"))
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
             written = f"from {'.' * node.level}{node.module or ''} import ..."
-            found.append(Problem(path, node.lineno, f"relative import {written}: import by full name"))
-    for line, top, written in _imports(tree):
-        if top in local:
+            found.append(Violation(path, node.lineno, f"relative import {written}: import by full name"))
+    for line, name, written in imported_names(source, module, is_package):
+        if name is not None and not written.startswith("from .") and name.split(".")[0] in local:
             found.append(
-                Problem(path, line, f"{written} imports a module of tests/ by its bare name: use tests.…")
+                Violation(path, line, f"{written} imports a module of tests/ by its bare name: use tests.…")
             )
     return sorted(found, key=lambda problem: problem.line)
 
 
-def check_tests(tests: Path = TESTS, root: Path = ROOT) -> list[Problem]:
+def check_tests(tests: Path = TESTS, root: Path = ROOT) -> list[Violation]:
     local = local_names(tests, root)
-    found: list[Problem] = []
+    found: list[Violation] = []
     for path in python_files(tests):
-        found.extend(check_source(path.read_text(encoding="utf-8"), str(path.relative_to(root)), local))
+        module, is_package = module_name(path, root)
+        source = path.read_text(encoding="utf-8")
+        found.extend(check_source(source, str(path.relative_to(root)), local, module, is_package))
     return found
 
 
