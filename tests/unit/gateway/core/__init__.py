@@ -1,0 +1,1 @@
+"""Unit tests of ``gateway.core``: one file per module, ``test_gateway_<module>.py``."""
