@@ -21,6 +21,7 @@ from gateway.hub import Hub
 from gateway.memory_store import MemoryStore, MemoryStreams
 from gateway.session import SessionLifecycle, SessionState
 from mdcore.codec import decode_server_frame, encode_snapshot
+from mdcore.local_book import LocalBook
 from mdcore.messages import StreamPosition
 from tests.unit.gateway.md_service_free_fixtures import Stream
 
@@ -133,3 +134,20 @@ async def wait_until(predicate, timeout: float = 2.0) -> None:
     while not predicate():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.001)
+
+
+class Loads:
+    """A fake ``load_book`` (of ``BookCache``, or the store's) that counts its calls and
+    returns ``result`` (or raises it) once ``release`` is set."""
+
+    def __init__(self, result: LocalBook | Exception | None) -> None:
+        self.result = result
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, pair: str) -> LocalBook | None:
+        self.calls += 1
+        await self.release.wait()
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result

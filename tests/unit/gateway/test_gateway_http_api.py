@@ -1,8 +1,7 @@
-"""Hostile input to the gateway's own code: every request gets its documented answer, never an exception.
+"""gateway.http_api: hostile requests get their documented answer (400, 429, 503), never a 500.
 
-A real hub (its Redis never contacted) with fakes for the book reads, so each case shows
-what the gateway answers; the WebSocket and HTTP servers around it are covered by
-tests/integration/test_gateway_limits.py.
+A real hub (its Redis never contacted) with a fake book read, so each case shows what the
+gateway answers; the HTTP server around it is covered by tests/integration/test_gateway_limits.py.
 """
 
 from __future__ import annotations
@@ -16,62 +15,16 @@ from redis.exceptions import MaxConnectionsError
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
-from gateway.book_cache import BookCache
 from gateway.config import GatewayConfig
 from gateway.core.limits import Admission, RateByAddress, TokenBucket
-from gateway.handler import _answer
 from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
 from gateway.hub import Hub
-from mdcore.local_book import LocalBook
+from tests.unit.gateway.gateway_fakes import Loads
 from tests.unit.gateway.md_service_free_fixtures import Stream
-
-DEEP_ID = '{"op":"ping","id":' + "[" * 254 + "]" * 254 + "}"
-
-
-class Session:
-    """Collects what the handler writes to a client."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        self.pairs: set[str] = set()
-        self.lagging = False
-        self.open = True
-
-    def send(self, payload: bytes) -> bool:
-        self.sent.append(orjson.loads(payload))
-        return True
 
 
 def make_hub(**settings: object) -> Hub:
     return Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0", pairs=("BTC-USD", "ETH-USD"), **settings))
-
-
-# --- WebSocket ops -------------------------------------------------------------------------
-
-
-async def test_a_deeply_nested_id_is_a_bad_request_answered_without_it() -> None:
-    hub, session = make_hub(), Session()
-    await _answer(hub, session, DEEP_ID)  # used to raise in orjson.dumps: close 1011
-    message = "'id' may nest at most 32 levels deep"
-    assert session.sent == [{"type": "error", "code": "bad_request", "message": message, "id": None}]
-    ok = '{"op":"ping","id":' + "[" * 32 + "]" * 32 + "}"
-    await _answer(hub, session, ok)
-    assert session.sent[-1]["type"] == "pong"
-    assert hub.counters["errors_bad_request"] == 1
-
-
-async def test_a_bug_behind_an_op_is_answered_internal_error_and_the_connection_kept() -> None:
-    hub, session = make_hub(), Session()
-
-    async def broken() -> set[str]:
-        raise RuntimeError("a bug")
-
-    hub.offered_pairs = broken  # type: ignore[method-assign]
-    await _answer(hub, session, '{"op":"subscribe","pairs":["BTC-USD"],"id":5}')
-    assert [m["code"] for m in session.sent] == ["internal_error"]
-    assert hub.counters["errors_internal_error"] == 1
-    await _answer(hub, session, '{"op":"ping","id":6}')
-    assert session.sent[-1] == {"type": "pong", "id": 6}
 
 
 # --- HTTP: parsing -------------------------------------------------------------------------
@@ -108,22 +61,6 @@ def get(path: str, *headers: tuple[str, str]) -> Request:
 
 def body(response) -> dict:
     return orjson.loads(response.body)
-
-
-class Loads:
-    """A fake ``load_book`` that counts its calls and returns when told to."""
-
-    def __init__(self, result: LocalBook | Exception | None) -> None:
-        self.result = result
-        self.calls = 0
-        self.release = asyncio.Event()
-
-    async def __call__(self, pair: str) -> LocalBook | None:
-        self.calls += 1
-        await self.release.wait()
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
 
 
 def api_with(hub: Hub, loads: Loads | None = None) -> HttpApi:
@@ -196,7 +133,7 @@ async def test_rest_is_rate_limited_per_address_with_retry_after_but_never_the_p
     assert api.hub.counters["errors_rate_limited"] == 1
 
 
-# --- the pieces ------------------------------------------------------------------------------
+# --- the limits REST rests on (gateway.core.limits) ------------------------------------------
 
 
 def test_token_bucket_says_how_long_to_wait() -> None:
@@ -219,36 +156,3 @@ def test_rate_by_address_is_bounded_in_memory_and_forgets_refilled_buckets_first
         limit.retry_after(f"x{i}", 5.0)
     assert len(limit) == 3
     assert RateByAddress(rate=0.0, burst=1).retry_after("a", 0.0) is None  # 0: no limit
-
-
-async def test_book_cache_shares_failures_without_keeping_them_and_survives_a_leaving_requester() -> None:
-    loads = Loads(ConnectionError("down"))
-    cache = BookCache(loads, ttl_s=10.0)
-    first = asyncio.create_task(cache.get("BTC-USD"))
-    second = asyncio.create_task(cache.get("BTC-USD"))
-    await asyncio.sleep(0)
-    first.cancel()  # a client that went away must not cancel the read the other waits for
-    loads.release.set()
-    with pytest.raises(ConnectionError):
-        await second
-    assert loads.calls == 1
-    loads.result = None  # Redis is back; the pair has no stream
-    assert (await cache.get("BTC-USD")).book is None and loads.calls == 2  # the failure was not kept
-
-
-async def test_book_cache_reads_again_once_its_answer_is_older_than_ttl() -> None:
-    now = [0.0]
-    loads = Loads(None)
-    loads.release.set()
-    cache = BookCache(loads, ttl_s=0.5, clock=lambda: now[0])
-    await cache.get("BTC-USD")
-    now[0] = 0.4
-    await cache.get("BTC-USD")
-    assert loads.calls == 1
-    now[0] = 0.6
-    await cache.get("BTC-USD")
-    assert loads.calls == 2
-    uncached = BookCache(loads, ttl_s=0.0)
-    await uncached.get("BTC-USD")
-    await uncached.get("BTC-USD")
-    assert loads.calls == 4
