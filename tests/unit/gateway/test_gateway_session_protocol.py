@@ -7,35 +7,22 @@ would let the unit tests pass against a session that no longer exists: this fail
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
 from gateway.session import ClientSession, SessionState, Subscriber
+from tests.protocol_check import parameters, protocol_members
 from tests.unit.gateway.gateway_fakes import FakeSession
-
-
-def _members(proto: type) -> dict[str, object]:
-    names = {name: None for name in proto.__annotations__}
-    for name, value in vars(proto).items():
-        if not name.startswith("_") and (callable(value) or isinstance(value, property)):
-            names[name] = value
-    return names
-
-
-def _parameters(func: object) -> list[tuple[str, object]]:
-    return [(p.name, p.default) for p in inspect.signature(func).parameters.values()]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("implementation", [ClientSession, FakeSession])
 def test_every_member_of_the_protocol_exists_with_the_same_signature(implementation: type) -> None:
     probe = FakeSession() if implementation is FakeSession else implementation
-    for name, declared in _members(Subscriber).items():
+    for name, declared in protocol_members(Subscriber).items():
         assert hasattr(probe, name) or name in getattr(implementation, "__slots__", ()), (
             f"{implementation.__name__} has no {name!r}"
         )
         if callable(declared) and not isinstance(declared, property):
-            assert _parameters(getattr(implementation, name)) == _parameters(declared), name
+            assert parameters(getattr(implementation, name)) == parameters(declared), name
 
 
 def test_a_session_moves_live_stale_live_then_closing_for_good() -> None:
