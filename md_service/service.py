@@ -44,11 +44,11 @@ from md_service.counters import MdCounters
 from md_service.dead_letter import DeadLetters
 from md_service.intake import Intake, Loaded
 from md_service.kafka_link import KafkaLink
-from md_service.kafka_source import KafkaSource, OnAssign, OnRevoke
+from md_service.kafka_source import OnAssign, OnRevoke
 from md_service.leases import Leases
 from md_service.ownership import Ownership
 from md_service.pair_stream import PairStream, WindowOutput
-from md_service.redis_store import RedisStore
+from md_service.ports import MdSource, MdStore
 from md_service.window_writes import MAX_BACKOFF_S, OUTAGE_LOG_EVERY_S, WindowWrites
 from md_service.write_marks import open_marks
 from mdcore.partitioning import partition_of
@@ -57,7 +57,7 @@ log = logging.getLogger("md_service")
 
 T = TypeVar("T")
 TICK_CHECK_EVERY = 100  # messages applied between looks at the clock (about 2 ms of work)
-SourceFactory = Callable[[OnAssign, OnRevoke], KafkaSource]
+SourceFactory = Callable[[OnAssign, OnRevoke], MdSource]  # KafkaSource, or a test's fake
 
 
 class MdService:
@@ -66,7 +66,7 @@ class MdService:
     def __init__(
         self,
         cfg: MdConfig,
-        store: RedisStore,
+        store: MdStore,
         source_factory: SourceFactory,
         clock_ns: Callable[[], int] = time.time_ns,
         dead_letters: DeadLetters | None = None,

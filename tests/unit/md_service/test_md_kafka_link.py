@@ -20,6 +20,7 @@ from md_service.kafka_link import KafkaLink, RepeatLimiter, brokers_answering
 from md_service.metrics import MdMetrics, kafka_up
 from md_service.ownership import Ownership
 from md_service.service import MdService
+from tests.unit.md_service.md_fakes import ScriptedSource, ScriptedStore
 
 STALL_S, JOIN_STALL_S = 2.0, 13.0
 
@@ -219,11 +220,12 @@ def test_the_exporter_and_the_status_bus_report_the_link() -> None:
 
     def status(up: bool | None) -> dict[str, Any]:
         """The service's status with a link that answers, one that does not, or none (a scripted source)."""
-        source = SimpleNamespace()
+        link = None
         if up is not None:
-            source.link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
-            source.link.stats(UP if up else DOWN)
-        return MdService(MdConfig("", ""), None, lambda on_assign, on_revoke: source).status()  # type: ignore[arg-type]
+            link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
+            link.stats(UP if up else DOWN)
+        source = ScriptedSource(link)
+        return MdService(MdConfig("", ""), ScriptedStore(), lambda on_assign, on_revoke: source).status()
 
     assert status(True)["kafka"] == "up" and status(False)["kafka"] == "down"
     assert status(None)["kafka"] == "unknown"

@@ -1,15 +1,16 @@
 """MdService's own decisions, without Kafka or Redis: the real service on scripted parts.
 
-The source is a scripted stand-in for :class:`md_service.kafka_source.KafkaSource` (the same
-methods, and :class:`md_service.intake.Rewinder`); the store, where a test reaches it, a
-stand-in for :class:`md_service.redis_store.RedisStore`'s window calls with the same
-signatures. The loop itself (``run``) needs Kafka and Redis: the integration tests drive it.
+The source and the store are the scripted stand-ins of :mod:`tests.unit.md_service.md_fakes`,
+which satisfy :class:`md_service.ports.MdSource` and :class:`md_service.ports.MdStore` as the
+real classes do (``test_md_ports.py``); the store answers window writes and refuses any call a
+test did not expect. The loop itself (``run``) needs Kafka and Redis: the integration tests
+drive it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import replace
 
 import pytest
@@ -20,57 +21,14 @@ from md_service.claim_script import Claim
 from md_service.config import MdConfig
 from md_service.intake import Rewinder
 from md_service.kafka_link import KafkaLink
-from md_service.pair_stream import PairStream, WindowOutput
+from md_service.pair_stream import PairStream
 from md_service.service import MdService
-from md_service.window_script import PartitionWrite, SnapshotWrite, WindowResult
 from mdcore.messages import StreamPosition
 from mdcore.status_bus import decode_status, encode_status
+from tests.unit.md_service.md_fakes import ScriptedSource, ScriptedStore
 
 CFG = MdConfig("", "", instance="md-test", window_slots=2)
 NOW_NS = 1_700_000_000_000_000_000
-
-
-class ScriptedSource:
-    """KafkaSource's calls, answered from a script; a link when one is given."""
-
-    def __init__(self, link: KafkaLink | None = None, found: list[list[int] | None] | None = None) -> None:
-        if link is not None:
-            self.link = link
-        self.found = list(found or [])  # what partitions() answers, call by call
-        self.committed: list[dict[int, int]] = []
-        self.rewound: list[int] = []
-
-    def poll(self, timeout: float) -> list:
-        return []
-
-    def partitions(self) -> list[int] | None:
-        return self.found.pop(0) if self.found else None
-
-    def commit(self, offsets: dict[int, int]) -> None:
-        self.committed.append(dict(offsets))
-
-    def unfetch(self, partitions: list[int]) -> None:
-        pass
-
-    def rewind(self, partition: int) -> None:
-        self.rewound.append(partition)
-
-    def close(self) -> None:
-        pass
-
-
-class WindowStore:
-    """RedisStore's window calls: every partition written, every write counted."""
-
-    def __init__(self) -> None:
-        self.windows: list[tuple[list[int], list[str]]] = []
-
-    def write_window(self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]) -> WindowResult:
-        self.windows.append(([p.partition for p in parts], [o.pair for o in outputs]))
-        return WindowResult({}, {}, {p.partition: len(self.windows) for p in parts})
-
-    def write_snapshots(self, writes: Sequence[SnapshotWrite]) -> set[str]:
-        return {w.pair for w in writes}
 
 
 class Clock:
@@ -82,14 +40,11 @@ class Clock:
 
 
 def make(
-    source: ScriptedSource | None = None, store: WindowStore | None = None, cfg: MdConfig = CFG
+    source: ScriptedSource | None = None, store: ScriptedStore | None = None, cfg: MdConfig = CFG
 ) -> MdService:
     scripted = source or ScriptedSource()
     return MdService(
-        cfg,
-        store or WindowStore(),  # type: ignore[arg-type]
-        lambda on_assign, on_revoke: scripted,  # type: ignore[arg-type,return-value]
-        clock_ns=lambda: NOW_NS,
+        cfg, store or ScriptedStore(), lambda on_assign, on_revoke: scripted, clock_ns=lambda: NOW_NS
     )
 
 
@@ -283,7 +238,7 @@ def test_a_late_tick_is_counted_and_no_tick_writes_nothing() -> None:
 
 
 def test_a_written_window_is_counted_committed_and_timed_once_per_delta() -> None:
-    store = WindowStore()
+    store = ScriptedStore()
     source = ScriptedSource()
     service = make(source, store)
     service.ownership.own([0, 1], "md-test/aaaaaaaa")

@@ -1,8 +1,8 @@
 """md_service's exporter and status, read from the service: every documented name, real values.
 
-No Kafka or Redis: the real :class:`MdService` on a source whose consumer is a fake with
-librdkafka's bookkeeping calls (its store is never called), the Redis client of the status
-publisher a recorder.
+No Kafka or Redis: the real :class:`MdService` on a scripted source whose consumer is a fake
+with librdkafka's bookkeeping calls (its scripted store is never called), the Redis client of
+the status publisher a recorder.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from md_service.status import StatusConfig, StatusPublisher, load_status_config
 from mdcore.codec import encode_delta
 from mdcore.messages import Delta
 from mdcore.status_bus import decode_status
+from tests.unit.md_service.md_fakes import ScriptedSource, ScriptedStore
 
 NOW_NS = 1_700_000_000_000_000_000
 
@@ -50,9 +51,11 @@ class FakeConsumer:
         return 0, self.highs[tp.partition]
 
 
-def md_service(source: object) -> MdService:
-    """The real service on ``source``; nothing here calls its store (None)."""
-    return MdService(MdConfig("", "", instance="md-host-1"), None, lambda on_assign, on_revoke: source)  # type: ignore[arg-type]
+def md_service(source: ScriptedSource) -> MdService:
+    """The real service on ``source``; nothing here calls its store (a call would fail the test)."""
+    return MdService(
+        MdConfig("", "", instance="md-host-1"), ScriptedStore(), lambda on_assign, on_revoke: source
+    )
 
 
 def output(close_ms_ago: float, window_ms: float, delta: bool = True) -> SimpleNamespace:
@@ -63,7 +66,7 @@ def output(close_ms_ago: float, window_ms: float, delta: bool = True) -> SimpleN
 
 def busy_service() -> tuple[MdService, WindowLatency]:
     service = md_service(
-        SimpleNamespace(consumer=FakeConsumer({0: 90, 1: 10, 2: -1001}, {0: 100, 1: 10, 2: 7}))
+        ScriptedSource(consumer=FakeConsumer({0: 90, 1: 10, 2: -1001}, {0: 100, 1: 10, 2: 7}))
     )
     c = service.counters
     c.events_applied, c.events_duplicate, c.events_late, c.level_changes = 1000, 3, 1, 4700
@@ -90,7 +93,7 @@ def samples(text: bytes) -> dict[tuple[str, tuple], float]:
 
 def test_the_exporter_publishes_every_documented_name_with_the_services_values() -> None:
     service, _ = busy_service()
-    got = samples(MdMetrics().bind(service).render())  # type: ignore[arg-type]
+    got = samples(MdMetrics().bind(service).render())
     assert got[("bookcast_md_events_total", (("outcome", "applied"),))] == 1000
     assert got[("bookcast_md_events_total", (("outcome", "duplicate"),))] == 3
     assert got[("bookcast_md_events_total", (("outcome", "invalid"),))] == 3
@@ -110,8 +113,8 @@ def test_the_exporter_publishes_every_documented_name_with_the_services_values()
     assert abs(got[("bookcast_md_window_publish_seconds_sum", ())] - 0.006) < 1e-9
     assert ("process_resident_memory_bytes", ()) in got
     service.redis_down_since = 1.0
-    service.source = SimpleNamespace()  # a source without a Kafka consumer: no lag figure, no failure
-    got = samples(MdMetrics().bind(service).render())  # type: ignore[arg-type]
+    service.source = ScriptedSource()  # a source without a Kafka consumer: no lag figure, no failure
+    got = samples(MdMetrics().bind(service).render())
     assert got[("bookcast_md_redis_up", ())] == 0
     assert not any(name == "bookcast_md_consumer_lag" for name, _ in got)
 
@@ -121,7 +124,7 @@ def test_consumer_lag_survives_a_closed_consumer() -> None:
         def assignment(self) -> list:
             raise RuntimeError("Consumer closed")
 
-    assert consumer_lag(md_service(SimpleNamespace(consumer=Closed()))) is None
+    assert consumer_lag(md_service(ScriptedSource(consumer=Closed()))) is None
 
 
 def test_settings() -> None:
@@ -133,7 +136,7 @@ def test_settings() -> None:
 
 def test_exporter_serves_its_port_and_a_taken_port_is_a_warning(caplog) -> None:
     service, _ = busy_service()
-    metrics = MdMetrics().bind(service)  # type: ignore[arg-type]
+    metrics = MdMetrics().bind(service)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -161,7 +164,7 @@ class RecordingPipeline:
 
 def test_the_status_is_published_with_a_ttl_and_reports_the_interval_only() -> None:
     service, latency = busy_service()
-    publisher = StatusPublisher(service, "redis://127.0.0.1:1/0", "bc", StatusConfig(1.0))  # type: ignore[arg-type]
+    publisher = StatusPublisher(service, "redis://127.0.0.1:1/0", "bc", StatusConfig(1.0))
     calls: list = []
     publisher.client = SimpleNamespace(
         pipeline=lambda transaction: RecordingPipeline(calls), close=lambda: None
