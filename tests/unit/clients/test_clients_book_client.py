@@ -1,4 +1,8 @@
-"""BookClient frames and surface: array frames, bad input, updates, callbacks, runtime requests."""
+"""BookClient's public surface: updates, callbacks, runtime requests, waiting, argument checks.
+
+Frames on one connection are test_clients_session.py, pings test_clients_pings.py, which
+gateway and when test_clients_dialer.py; the reconnect loop test_clients_reconnect.py.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,9 @@ import asyncio
 
 import pytest
 
-from clients import BookClient, BookUpdate, ClientError, NotConnectedError
-from mdcore.codec import encode_delta
+from clients import BookClient, BookUpdate, NotConnectedError
 from mdcore.errors import UnknownPairError
 from tests.unit.clients.scripted_server import SourceBook, T, book_levels, fast_options, open_synced
-
-
-async def test_array_frames_apply_every_message_in_order(server, source) -> None:
-    eth = SourceBook.with_depth("ETH-USD", levels=5, epoch="x9", seq=7)
-    client, conn = await open_synced(server, [source, eth])
-    async with client:
-        frames_before = client.stats.frames
-        # One frame: two deltas of BTC (in order) and one of ETH, as a gateway packs a window.
-        await conn.send(source.bump(), eth.bump(), source.bump())
-        await client.wait_for(lambda: client.book("BTC-USD").seq == source.seq, T)
-        await client.wait_for(lambda: client.book("ETH-USD").seq == eth.seq, T)
-        assert client.stats.frames == frames_before + 1
-        assert client.stats.deltas == 3
-        assert book_levels(client, "BTC-USD") == source.levels()
-        assert book_levels(client, "ETH-USD") == eth.levels()
-        assert client.stats.gaps == 0
-
-
-async def test_snapshot_and_deltas_in_one_array_frame(server, source) -> None:
-    client = BookClient(server.url, ["BTC-USD"], options=fast_options())
-    async with client:
-        conn = await server.accept()
-        await conn.expect("subscribe")
-        snap = source.snapshot()
-        await conn.send(snap, source.bump(), source.bump())
-        await client.wait_for(lambda: client.book("BTC-USD").seq == source.seq, T)
-        assert book_levels(client, "BTC-USD") == source.levels()
 
 
 async def test_unsolicited_snapshot_replaces_the_book(server, source) -> None:
@@ -51,68 +27,6 @@ async def test_unsolicited_snapshot_replaces_the_book(server, source) -> None:
         assert book_levels(client, "BTC-USD") == source.levels()
         assert client.stats.snapshots == 2
         assert client.stats.resyncs == 0
-
-
-BAD_FRAMES = [
-    "not json at all",
-    "",
-    "42",
-    "[1, 2]",
-    '{"type": "delta"}',
-    '{"type": "delta", "pair": ["BTC-USD"], "epoch": "e1", "seq": 1, "ts": 1, "xts": 1,'
-    ' "bids": [], "asks": [], "checksum": 0}',
-    '{"type": "snapshot", "pair": "BTC-USD", "epoch": "e1", "seq": 1, "ts": 1,'
-    ' "bids": "nope", "asks": [], "checksum": 0}',
-    b"\xff\xfe binary garbage",
-]
-
-
-async def test_bad_frames_are_counted_not_fatal(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        for frame in BAD_FRAMES:
-            await conn.send_raw(frame)
-        await client.wait_for(lambda: client.stats.bad_frames == len(BAD_FRAMES), T)
-        # Still the same connection, still synced, and the next good delta applies.
-        await conn.send(source.bump())
-        await client.wait_for(lambda: client.book("BTC-USD").seq == source.seq, T)
-        assert book_levels(client, "BTC-USD") == source.levels()
-        assert client.connected
-        assert client.stats.connects == 1 and client.stats.disconnects == 0
-
-
-@pytest.mark.parametrize("how", ["off-grid price", "seq not a number", "qty not a string"])
-async def test_a_delta_for_a_followed_pair_that_cannot_be_applied_resyncs_it(server, source, how) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        good = source.bump()
-        text = encode_delta(good).decode()
-        price, qty = good.bids[0]
-        bad = {
-            "off-grid price": text.replace(f'"{price}"', '"12.345678901"'),
-            "seq not a number": text.replace(f'"seq":{good.seq}', '"seq":"x"'),
-            "qty not a string": text.replace(f'"{qty}"', "1.5"),
-        }[how]
-        assert bad != text
-        await conn.send_raw(bad)
-        op = await conn.expect("resync")
-        assert op["pair"] == "BTC-USD"
-        assert client.stats.bad_frames == 1
-        await conn.send(source.snapshot())
-        await client.wait_synced(timeout=T)
-        assert book_levels(client, "BTC-USD") == source.levels()
-
-
-async def test_messages_for_other_pairs_and_unknown_types_are_ignored(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        other = SourceBook.with_depth("SOL-USD", levels=3)
-        await conn.send(other.snapshot(), other.bump(), {"type": "news", "text": "hello"})
-        await conn.send({"type": "error", "code": "unknown_pair", "message": "no such pair", "id": 3})
-        await client.wait_for(lambda: client.stats.errors == 1, T)
-        assert client.stats.unexpected == 2
-        assert client.stats.bad_frames == 0
-        assert client.pairs == ("BTC-USD",)
 
 
 async def test_updates_stream_and_callback_see_every_applied_message(server, source) -> None:
@@ -207,15 +121,6 @@ async def test_subscribe_and_unsubscribe_at_runtime(server, source) -> None:
             await client.subscribe(["NOPE-USD"])
 
 
-async def test_ping_round_trip(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        conn.auto_pong = True
-        rtt = await client.ping(timeout=T)
-        assert 0 <= rtt < T
-        assert conn.received[-1]["op"] == "ping"
-
-
 async def test_ping_without_a_connection_raises(server, source) -> None:
     client = BookClient(server.url, ["BTC-USD"], options=fast_options(fail_fast=False))
     with pytest.raises(NotConnectedError):
@@ -238,23 +143,3 @@ def test_bad_arguments_fail_before_any_io() -> None:
         BookClient([], ["BTC-USD"])
     with pytest.raises(UnknownPairError):
         BookClient("ws://127.0.0.1:1/ws", ["NOPE-USD"])
-
-
-async def test_ping_answered_with_an_error_raises(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        pinging = asyncio.create_task(client.ping(timeout=T))
-        op = await conn.expect("ping")
-        await conn.send({"type": "error", "code": "rate_limited", "message": "slow down", "id": op["id"]})
-        with pytest.raises(ClientError, match="rate_limited"):
-            await pinging
-
-
-async def test_ping_fails_when_the_connection_drops(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client:
-        pinging = asyncio.create_task(client.ping(timeout=T))
-        await conn.expect("ping")
-        conn.drop()
-        with pytest.raises(NotConnectedError):
-            await pinging
