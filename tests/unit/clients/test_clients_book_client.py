@@ -58,16 +58,6 @@ async def test_updates_stream_and_callback_see_every_applied_message(server, sou
         await asyncio.wait_for(stream.__anext__(), T)
 
 
-async def test_a_lagging_stream_drops_the_oldest_updates(server, source) -> None:
-    client, conn = await open_synced(server, [source])
-    async with client, client.updates(maxsize=2) as stream:
-        await conn.send(*(source.bump() for _ in range(5)))
-        await client.wait_for(lambda: client.book("BTC-USD").seq == source.seq, T)
-        assert client.stats.dropped_updates == 3
-        assert [(await stream.next(T)).seq for _ in range(2)] == [source.seq - 1, source.seq]
-        assert await stream.next(timeout=0) is None
-
-
 async def test_a_failing_callback_is_counted_not_fatal(server, source) -> None:
     def explode(update: BookUpdate) -> None:
         raise RuntimeError("user bug")

@@ -20,7 +20,7 @@ from clients.load.config import (
 )
 from clients.load.limits import FdLimit, ephemeral_ports, needed_per_process, raise_fd_limit
 from clients.load.report import LoadReport, WorkerResult, progress_line
-from clients.load.stats import Latencies, LoadCounters, summarize
+from clients.load.stats import Latencies, LoadCounters
 from mdcore.settings import SettingError
 
 ENV = {"BOOKCAST_URL": "ws://127.0.0.1:9/ws"}
@@ -141,23 +141,6 @@ def test_the_ephemeral_port_range_is_read(tmp_path):
     path.write_text("32768\t60999\n")
     assert ephemeral_ports(path) == 28_232
     assert ephemeral_ports(tmp_path / "missing") is None
-
-
-def test_histograms_merge_exactly_across_processes():
-    one, two, both = Latencies(), Latencies(), Latencies()
-    for i in range(1, 1001):
-        (one if i % 2 else two).window.record_value(i * 100)
-        both.window.record_value(i * 100)
-    merged = Latencies()
-    merged.add_encoded(one.encode())
-    merged.add_encoded(two.encode())
-    assert summarize(merged.window) == summarize(both.window)
-    s = summarize(both.window)
-    assert s["count"] == 1000
-    assert s["p50_ms"] == pytest.approx(50.0, rel=0.01)
-    assert s["p99.9_ms"] == pytest.approx(99.9, rel=0.01)
-    assert s["max_ms"] == pytest.approx(100.0, rel=0.01)
-    assert summarize(Latencies().window) == {"count": 0}
 
 
 def _report(busy=0.2):
