@@ -1,29 +1,32 @@
-"""``bookcast load`` set-up with plain calls: settings, layout, limits, histograms and the report."""
+"""``bookcast load`` settings: flags and environment, the pairs each connection follows, the plan.
+
+The drawn ``--zipf`` layout tests came from test_clients_load_layout.py.
+"""
 
 from __future__ import annotations
 
-import resource
 from collections import Counter
 
-import orjson
 import pytest
 
-from clients.load.cli import check_limits, main
 from clients.load.config import (
     LoadConfig,
     build_parser,
+    drawn_pairs,
     http_url,
+    layout,
     load_config,
     pairs_for,
     plan_workers,
     verifies,
+    zipf_weights,
 )
-from clients.load.limits import FdLimit, ephemeral_ports, needed_per_process, raise_fd_limit
-from clients.load.report import LoadReport, WorkerResult, progress_line
-from clients.load.stats import Latencies, LoadCounters
+from feed_simulator.scenario import zipf_weights as feed_zipf_weights
+from mdcore.instruments import default_pairs
 from mdcore.settings import SettingError
 
 ENV = {"BOOKCAST_URL": "ws://127.0.0.1:9/ws"}
+POOL = tuple(default_pairs(200))
 
 
 def config(*argv, env=ENV):
@@ -112,85 +115,79 @@ def test_http_url_follows_the_websocket_url():
     assert http_url("wss://example.com/ws", "/pairs") == "https://example.com:443/pairs"
 
 
-def test_the_soft_open_files_limit_is_raised_towards_what_is_needed():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    lowered = min(soft, 256)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
-    try:
-        limit = raise_fd_limit(1000)
-        assert limit.soft_before == lowered
-        assert limit.soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= min(1000, hard)
-        assert limit.enough
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    assert needed_per_process(10_000, 4) == 2_500 + 64
+# --- the drawn layout of --zipf (moved from test_clients_load_layout.py) --------------------
 
 
-def test_a_hard_limit_too_low_is_explained_and_stops_the_command(monkeypatch, capsys):
-    limit = FdLimit(needed=50_064, soft_before=1024, soft=4096, hard=4096)
-    assert not limit.enough
-    text = limit.explain(100_000, 2)
-    assert "50,064" in text and "4,096" in text and "ulimit -Hn" in text and "LimitNOFILE" in text
-    monkeypatch.setattr("clients.load.cli.raise_fd_limit", lambda needed: limit)
-    assert not check_limits(LoadConfig(urls=("ws://a:1/ws",), connections=100_000), 2)
-    assert "hard limit" in capsys.readouterr().err
+def test_clients_want_the_pairs_the_feed_makes_hot():
+    assert zipf_weights(200, 1.0) == pytest.approx(feed_zipf_weights(200, 1.0))
+    assert zipf_weights(50, 1.3) == pytest.approx(feed_zipf_weights(50, 1.3))
 
 
-def test_the_ephemeral_port_range_is_read(tmp_path):
-    path = tmp_path / "range"
-    path.write_text("32768\t60999\n")
-    assert ephemeral_ports(path) == 28_232
-    assert ephemeral_ports(tmp_path / "missing") is None
+def test_drawn_pairs_are_distinct_in_range_and_follow_popularity():
+    picks = [drawn_pairs(i, POOL, 1, 5, 1.0, seed=1) for i in range(4000)]
+    assert all(1 <= len(p) <= 5 and len(set(p)) == len(p) for p in picks)
+    assert Counter(len(p) for p in picks).keys() == {1, 2, 3, 4, 5}
+    assert sum(len(p) for p in picks) / len(picks) == pytest.approx(3.0, abs=0.1)
+    wanted = Counter(pair for p in picks for pair in p)
+    assert wanted.most_common(1)[0][0] == "BTC-USD"
+    assert wanted["BTC-USD"] > 5 * wanted[POOL[20]] > 0  # the hot pairs are wanted most
+    assert sum(wanted[p] for p in POOL[:10]) > sum(wanted[p] for p in POOL[100:])
+    assert all(p == tuple(sorted(p, key=POOL.index)) for p in picks[:50])  # in popularity order
 
 
-def _report(busy=0.2):
-    latencies = Latencies()
-    for v in (1000, 2000, 3000):
-        latencies.window.record_value(v)
-        latencies.exchange.record_value(v * 10)
-    counters = {
-        "frames": 500,
-        "bytes": 50_000,
-        "messages": 600,
-        "deltas": 590,
-        "snapshots": 10,
-        "connects": 5,
-    }
-    workers = [WorkerResult(w, LoadCounters(**counters), 5.0, 5.0 * busy, 5, 5, 0.3) for w in range(2)]
-    return LoadReport(["ws://a:1/ws"], 10, 2, 5.0, workers, latencies, 1)
+def test_draws_depend_on_the_seed_and_the_index_only():
+    assert drawn_pairs(7, POOL, 1, 5, 1.0, seed=3) == drawn_pairs(7, POOL, 1, 5, 1.0, seed=3)
+    assert [drawn_pairs(i, POOL, 3, 3, 1.0, seed=3) for i in range(20)] != [
+        drawn_pairs(i, POOL, 3, 3, 1.0, seed=4) for i in range(20)
+    ]
 
 
-def test_the_report_has_rates_percentiles_and_counts():
-    body = orjson.loads(orjson.dumps(_report().as_dict()))
-    assert (body["frames"], body["frames_per_s"], body["messages_per_s"]) == (1000, 200.0, 240.0)
-    assert body["bytes_per_s"] == 20_000.0
-    assert body["latency_ms"]["window_to_receipt"]["count"] == 3
-    assert body["latency_ms"]["exchange_to_receipt"]["p50_ms"] == pytest.approx(20.0, rel=0.01)
-    assert (body["gaps"], body["disconnects"], body["connected_at_end"], body["processes"]) == (0, 0, 10, 2)
-    assert body["all_connected_after_s"] == 0.3
-    assert body["generator_saturated"] is False
-    text = "\n".join(_report().table())
-    assert "p99.9" in text and "frames" in text and "WARNING" not in text
+def test_a_steep_exponent_still_gives_distinct_pairs():
+    pairs = drawn_pairs(0, POOL[:10], 10, 10, 8.0, seed=1)  # rejection alone would rarely find all 10
+    assert sorted(pairs) == sorted(POOL[:10])
+    assert drawn_pairs(0, POOL, 5, 5, 0.0, seed=1) != drawn_pairs(0, POOL, 5, 5, 8.0, seed=1)
 
 
-def test_a_busy_generator_is_flagged():
-    report = _report(busy=0.97)
-    assert report.as_dict()["generator_saturated"] is True
-    assert any("generator's limit" in line for line in report.table())
+def test_the_layout_adds_all_pairs_clients_and_names_groups():
+    cfg = config("--connections", "30", "--pairs", "1-5", "--zipf", "1", "--all-pairs", "2", "--pool", "200")
+    assert (cfg.pairs_per_connection, cfg.pairs_max, cfg.zipf, cfg.all_pairs) == (1, 5, 1.0, 2)
+    assert cfg.total_connections == 32
+    rows = layout(cfg, POOL)
+    assert [g for _, g in rows] == ["drawn"] * 30 + ["all-pairs"] * 2
+    assert rows[-1][0] == POOL
+    plans = plan_workers(cfg, POOL)
+    specs = sorted((s for p in plans for s in p.specs), key=lambda s: s.index)
+    assert [s.index for s in specs] == list(range(32))
+    assert [s.group for s in specs[-2:]] == ["all-pairs", "all-pairs"]
+    every = load_config(
+        build_parser().parse_args(["--all-pairs", "3", "--verify-sample", "1", "--pool", "9"]), ENV
+    )
+    assert [s.verify for p in plan_workers(every, POOL[:9]) for s in p.specs if s.group == "all-pairs"] == [
+        False
+    ] * 3
+    assert config("--connections", "3").total_connections == 3
+    assert {g for _, g in layout(config("--connections", "3", "--pairs", "2"), POOL)} == {"spread"}
+    assert {g for _, g in layout(config("--connections", "3", "--pairs", "BTC-USD"), POOL)} == {"listed"}
 
 
-def test_progress_line():
-    now, before = LoadCounters(frames=300, bytes=2_000_000, gaps=1), LoadCounters(frames=100)
-    interval = Latencies()
-    interval.window.record_value(4_000)
-    interval.exchange.record_value(90_000)
-    line = progress_line(4.0, 9, 10, now, before, 2.0, interval)
-    assert "9/10 open" in line and "100 frames/s" in line and "1.00 MB/s" in line and "gaps 1" in line
-    assert "p99 window 4.0 ms" in line
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--pairs", "1-5"], "give --zipf"),
+        (["--pairs", "5-1", "--zipf", "1"], "must go up"),
+        (["--pairs", "0-3", "--zipf", "1"], "--pairs"),
+        (["--zipf", "-1"], "--zipf"),
+        (["--zipf", "nan"], "--zipf"),
+        (["--pairs", "BTC-USD", "--zipf", "1"], "not names"),
+        (["--all-pairs", "-1"], "--all-pairs"),
+    ],
+)
+def test_bad_layout_settings_name_the_flag(argv, fragment):
+    with pytest.raises(SettingError, match=fragment):
+        config(*argv)
 
 
-def test_the_command_refuses_bad_settings_and_an_unreachable_pool(capsys):
-    assert main(["--connections", "0"]) == 2
-    assert "--connections" in capsys.readouterr().err
-    assert main(["--url", "ws://127.0.0.1:9/ws", "--duration", "1"]) == 2  # nothing listens there
-    assert "give --pool" in capsys.readouterr().err
+def test_more_pairs_than_the_pool_is_refused():
+    cfg = config("--pairs", "1-5", "--zipf", "1")
+    with pytest.raises(SettingError, match="more than the 3 pairs"):
+        layout(cfg, POOL[:3])
