@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.core.freshness import ArrivalGaps, Freshness, PairInputs, PipelineState, StaleReason, judge
+from gateway.core.freshness import (
+    ArrivalGaps,
+    Freshness,
+    PairInputs,
+    PipelineState,
+    StaleReason,
+    judge,
+    overdue_after,
+)
 
 MD_UP = {"v": 1, "kind": "md", "id": "md-1", "kafka": "up", "redis": "up"}
 
@@ -62,3 +70,47 @@ def test_pipeline_state_from_md_services_heartbeat() -> None:
 )  # fmt: skip
 def test_judge(inputs: PairInputs, pipeline: str, verdict: tuple) -> None:
     assert judge(inputs, pipeline, factor=10.0, min_s=3.0) == verdict
+
+
+# --- edges of the documented rules ----------------------------------------------------------
+
+
+def test_overdue_after_is_the_factor_times_the_usual_gap_never_below_the_floor() -> None:
+    assert overdue_after(None, factor=10.0, min_s=3.0) is None  # rhythm not known yet
+    assert overdue_after(0.1, factor=10.0, min_s=3.0) == 3.0
+    assert overdue_after(0.5, factor=10.0, min_s=3.0) == 5.0
+
+
+def test_a_pair_exactly_at_its_limit_is_still_live() -> None:
+    at_limit = PairInputs("live", None, 3.0, 0.1)
+    assert judge(at_limit, "up", factor=10.0, min_s=3.0) == (Freshness.LIVE, None)
+    just_past = PairInputs("live", None, 3.001, 0.1)
+    assert judge(just_past, "up", factor=10.0, min_s=3.0) == (Freshness.QUIET, None)
+
+
+def test_only_a_silent_pipeline_is_not_this_gateways_own_fault() -> None:
+    assert [reason for reason in StaleReason if not reason.local] == [StaleReason.PIPELINE_DOWN]
+
+
+def test_the_rhythm_needs_min_gaps_and_forgets_all_but_the_last_keep() -> None:
+    gaps = ArrivalGaps(keep=8, merge_s=0.005, min_gaps=4)
+    for t in (0.0, 1.0, 2.0, 3.0):  # three gaps of 1 s
+        gaps.record("P", t)
+    assert gaps.usual_gap("P") is None
+    gaps.record("P", 4.0)  # the fourth
+    assert gaps.usual_gap("P") == 1.0
+    t = 4.0
+    for _ in range(8):  # eight gaps of 0.2 s push every 1 s gap out
+        t += 0.2
+        gaps.record("P", t)
+    assert gaps.usual_gap("P") == pytest.approx(0.2)
+
+
+def test_no_status_ever_seen_stays_unknown_rather_than_down() -> None:
+    pipeline = PipelineState()
+    for now in (1.0, 2.0, 3.0):
+        pipeline.observe([], now)
+    assert pipeline.state == "unknown" and pipeline.silent_s(3.0) is None
+    pipeline.observe([{"kafka": "up", "redis": "down"}], 4.0)  # seen, but none can work
+    assert pipeline.state == "down" and "redis down" in pipeline.reason
+    assert pipeline.silent_s(4.0) is None  # a working instance was never seen
