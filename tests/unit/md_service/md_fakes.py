@@ -66,10 +66,15 @@ class NotScripted(AssertionError):
 
 
 class ScriptedStore:
-    """RedisStore's calls: every window written and counted; the other calls are not scripted."""
+    """RedisStore's calls: every window written and counted (answered from ``results`` while any
+    are left, else all taken), claims answered from ``claims``; the other calls are not scripted."""
 
-    def __init__(self) -> None:
+    def __init__(self, results: list[WindowResult] | None = None, claims: list[Claim] | None = None) -> None:
         self.windows: list[tuple[list[int], list[str]]] = []
+        self.results = list(results or [])
+        self.claims = list(claims or [])
+        self.claimed: list[tuple[str, list[int], bool]] = []
+        self.snapshot_error: Exception | None = None  # raised by write_snapshots when set
         self.closed = False
 
     def load(self, pair: str) -> Loaded:
@@ -79,7 +84,10 @@ class ScriptedStore:
         raise NotScripted(f"load_many({list(pairs)!r})")
 
     def claim(self, token: str, partitions: Sequence[int], force: bool = True) -> Claim:
-        raise NotScripted(f"claim({token!r}, {list(partitions)!r}, force={force})")
+        if not self.claims:
+            raise NotScripted(f"claim({token!r}, {list(partitions)!r}, force={force})")
+        self.claimed.append((token, list(partitions), force))
+        return self.claims.pop(0)
 
     def take_over(self, token: str, expected: Mapping[int, str], dead_after_ms: int) -> Claim:
         raise NotScripted(f"take_over({token!r}, {dict(expected)!r}, {dead_after_ms})")
@@ -101,9 +109,13 @@ class ScriptedStore:
 
     def write_window(self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]) -> WindowResult:
         self.windows.append(([p.partition for p in parts], [o.pair for o in outputs]))
+        if self.results:
+            return self.results.pop(0)
         return WindowResult({}, {}, {p.partition: len(self.windows) for p in parts})
 
     def write_snapshots(self, writes: Sequence[SnapshotWrite]) -> set[str]:
+        if self.snapshot_error is not None:
+            raise self.snapshot_error
         return {w.pair for w in writes}
 
     def close(self) -> None:
