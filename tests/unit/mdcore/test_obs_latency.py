@@ -1,4 +1,5 @@
-"""The shared latency histogram, the delta time peek and the status bus helpers: plain calls."""
+"""The shared latency histogram and the delta time peek: plain calls (the status bus helpers:
+``test_mdcore_status_bus.py``)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,6 @@ from mdcore.latency import (
     delta_times,
 )
 from mdcore.messages import Delta
-from mdcore.status_bus import (
-    block_histogram,
-    decode_status,
-    encode_status,
-    index_key,
-    latency_block,
-    rates,
-    status_key,
-    ttl_ms,
-)
 
 
 def test_buckets_tile_the_range_without_gaps_and_stay_narrow() -> None:
@@ -119,21 +110,3 @@ def test_delta_times_falls_back_to_a_decode_and_refuses_what_is_no_delta() -> No
     for raw in (b"nope", b'{"type":"snapshot","ts":1}', b"[]"):
         with pytest.raises(ValueError):
             delta_times(raw)
-
-
-def test_status_bus_keys_payloads_and_rates() -> None:
-    assert status_key("bc", "md", "h-1") == "bc:{status}:md:h-1" and index_key("bc") == "bc:{status}:index"
-    with pytest.raises(ValueError):
-        status_key("bc", "feed", "x")
-    assert ttl_ms(1.0) == 3000 and ttl_ms(5) == 15000
-    assert rates({"a": 30, "b": 5}, {"a": 10, "b": 9}, 2.0) == {"a": 10.0, "b": 0.0}
-    hist = LatencyHistogram()
-    for v in (1500, 2500, 250_000):
-        hist.record(v)
-    block = latency_block(hist)
-    assert block["count"] == 3 and block["max"] == 250.0
-    back = block_histogram(decode_status(encode_status({"v": 1, "kind": "md", "b": block}))["b"])  # type: ignore[index]
-    assert back.counts == hist.counts and back.highest() == 250_000
-    for bad in (None, b"not json", b"[1]", b'{"v":2,"kind":"md"}', b'{"v":1,"kind":"x"}'):
-        assert decode_status(bad) is None
-    assert block_histogram({"buckets": "nope"}).count == 0
