@@ -183,7 +183,9 @@ class RedisStore:
 
     def claimed_partitions(self) -> list[int]:
         """Every partition that has an owner (token or release marker) in Redis."""
-        calls = [([self.md_key(p)], []) for p in range(self.layout.partitions)]
+        calls: list[tuple[list[str], list[Any]]] = [
+            ([self.md_key(p)], []) for p in range(self.layout.partitions)
+        ]
         return sorted(int(p) for reply in self._each(self._claimed, calls) for p in reply)
 
     def watch(self, partitions: Sequence[int]) -> dict[int, OwnerView]:

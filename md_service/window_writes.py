@@ -20,6 +20,7 @@ import redis
 from md_service.ownership import new_token
 from md_service.pair_stream import PairStream, WindowOutput, new_epoch
 from md_service.window_script import PartitionWrite, SnapshotWrite, WindowResult
+from mdcore.messages import StreamPosition
 
 if TYPE_CHECKING:
     from md_service.service import MdService
@@ -239,7 +240,7 @@ class WindowWrites:
         log.error("partition %d: fenced, another instance (%s) writes it now; %s", p, owner or "unknown",
                   then)  # fmt: skip
 
-    def pair_refused(self, pair: str, position: tuple[str, int] | None) -> None:
+    def pair_refused(self, pair: str, position: StreamPosition | None) -> None:
         s = self.service
         stream = s.streams.get(pair)
         if stream is None:
@@ -249,7 +250,7 @@ class WindowWrites:
                   pair, position or "nothing", stream.stored)  # fmt: skip
         self.restart(stream, position)
 
-    def restart(self, stream: PairStream, replacing: tuple[str, int] | None) -> None:
+    def restart(self, stream: PairStream, replacing: StreamPosition | None) -> None:
         s = self.service
         stream.restart_epoch(new_epoch(s.clock_ns()), replacing)
         s.counters.epochs_started += 1
