@@ -6,9 +6,8 @@ counters' own rules.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from md_service.counters import STAGES, MdCounters, WindowLatency
+from md_service.pair_stream import WindowOutput
 from mdcore.codec import encode_delta
 from mdcore.messages import Delta
 
@@ -17,6 +16,10 @@ NOW_NS = 1_700_000_000_000_000_000
 
 def delta(ts: int, xts: int) -> bytes:
     return encode_delta(Delta("BTC-USD", "e1", 1, ts, xts, [["1.00", "2"]], [], 1))
+
+
+def output(raw: bytes) -> WindowOutput:
+    return WindowOutput("BTC-USD", 0, "e1", 1, 1, raw, None, None)
 
 
 def test_every_counter_starts_at_zero_and_is_in_the_dict_view() -> None:
@@ -42,11 +45,11 @@ def test_an_invalid_event_counts_in_the_total_and_by_its_kind() -> None:
 def test_a_written_window_times_each_published_delta_from_its_own_stamps() -> None:
     latency = WindowLatency()
     outputs = [
-        SimpleNamespace(delta=delta(NOW_NS - 2_000_000, NOW_NS - 62_000_000)),  # closed 2 ms ago after 60 ms
-        SimpleNamespace(delta=b""),  # a state-only write: nothing was published
-        SimpleNamespace(delta=b"?"),  # not md_service's encoding: skipped, no failure
+        output(delta(NOW_NS - 2_000_000, NOW_NS - 62_000_000)),  # closed 2 ms ago after 60 ms
+        output(b""),  # a state-only write: nothing was published
+        output(b"?"),  # not md_service's encoding: skipped, no failure
     ]
-    latency.written(outputs, NOW_NS)  # type: ignore[arg-type]
+    latency.written(outputs, NOW_NS)
     to_close, to_publish = (latency.histograms[stage] for stage in STAGES)
     assert (to_close.count, to_publish.count) == (1, 1)
     assert to_close.highest() == 60_000 and to_publish.highest() == 2_000  # µs
@@ -55,7 +58,7 @@ def test_a_written_window_times_each_published_delta_from_its_own_stamps() -> No
 
 def test_the_dict_view_reports_publish_latency_in_milliseconds() -> None:
     c = MdCounters()
-    c.latency.written([SimpleNamespace(delta=delta(NOW_NS - 4_000_000, NOW_NS - 5_000_000))], NOW_NS)  # type: ignore[list-item]
+    c.latency.written([output(delta(NOW_NS - 4_000_000, NOW_NS - 5_000_000))], NOW_NS)
     c.latency.build.record(1_500)
     view = c.as_dict()
     assert view["publish_ms_max"] == 4.0  # the highest is exact; a percentile at most a bucket above

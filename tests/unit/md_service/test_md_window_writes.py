@@ -7,13 +7,15 @@ node down). The same paths against a real Redis are ``tests/integration/test_md_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 
 from md_service.claim_script import Claim
 from md_service.config import MdConfig
-from md_service.pair_stream import PairStream
+from md_service.pair_stream import PairStream, WindowOutput
 from md_service.service import MdService
-from md_service.window_script import WindowResult
+from md_service.window_script import PartitionWrite, WindowResult
 from mdcore.messages import StreamPosition
 from tests.unit.md_service.md_fakes import ScriptedSource, ScriptedStore
 
@@ -139,7 +141,9 @@ def test_a_partition_on_a_node_down_waits_while_the_others_are_written() -> None
 
 def test_a_write_given_up_on_frees_its_seqs_and_marks_what_may_have_landed() -> None:
     class Down(ScriptedStore):
-        def write_window(self, parts, outputs):  # type: ignore[no-untyped-def]
+        def write_window(
+            self, parts: Sequence[PartitionWrite], outputs: Sequence[WindowOutput]
+        ) -> WindowResult:
             self.windows.append(([p.partition for p in parts], [o.pair for o in outputs]))
             service.stop()  # stopped while Redis is down: the retry gives up
             raise redis.ConnectionError("connection refused")
