@@ -1,12 +1,15 @@
-"""The run loop against a fake producer: pacing, stop conditions and an honest report."""
+"""The run loop (``pump``) against a fake producer: pacing, stop conditions and an honest report.
+
+Renamed from test_feed_pump.py. ``run_feed``/``make_producer`` against a real broker are
+tests/integration/test_feed_kafka.py and test_feed_modes.py.
+"""
 
 import threading
 
 from feed_simulator.config import FeedConfig
-from feed_simulator.delivery import DeliveryCounter
 from feed_simulator.producer import pump
 from mdcore.events import decode_event
-from tests.unit.feed_simulator.feed_fakes import FakeKafkaError, FakeProducer
+from tests.unit.feed_simulator.feed_fakes import FakeProducer
 
 
 def config(**overrides):
@@ -54,11 +57,3 @@ def test_stop_ends_the_run_promptly():
     assert stop.is_set()
     assert report.elapsed < 1.0
     assert 5 <= report.produced_events <= 12
-
-
-def test_one_callback_per_change_count():
-    counter = DeliveryCounter()
-    assert counter.callback(3) is counter.callback(3)
-    counter.callback(3)(None, None)
-    counter.callback(2)(FakeKafkaError(), None)
-    assert (counter.delivered_events, counter.delivered_changes, counter.failed_events) == (1, 3, 1)
