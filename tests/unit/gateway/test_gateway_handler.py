@@ -7,11 +7,15 @@ tests/integration/test_gateway_limits.py.
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from gateway.config import GatewayConfig
-from gateway.handler import _answer
+from gateway.handler import CLOSE_POLICY_VIOLATION, OpLimit, _answer
 from gateway.hub import Hub
+from tests.unit.gateway.gateway_fakes import FakeSession, live_replica
+from tests.unit.gateway.gateway_fakes import make_hub as hub_on_memory
 
 DEEP_ID = '{"op":"ping","id":' + "[" * 254 + "]" * 254 + "}"
 
@@ -57,3 +61,37 @@ async def test_a_bug_behind_an_op_is_answered_internal_error_and_the_connection_
     assert hub.counters["errors_internal_error"] == 1
     await _answer(hub, session, '{"op":"ping","id":6}')
     assert session.sent[-1] == {"type": "pong", "id": 6}
+
+
+async def test_each_op_reaches_its_handler_and_every_answer_goes_to_the_client() -> None:
+    hub, _link, stream = hub_on_memory()
+    live_replica(hub, stream, at=20, recent_from=16)
+    session = FakeSession()
+    hub.open_session(session)
+    await _answer(hub, session, '{"op":"subscribe","pairs":["ETH-USD"],"id":1}')
+    await _answer(hub, session, '{"op":"resync","pair":"ETH-USD","id":2}')
+    await _answer(hub, session, '{"op":"ping","id":3}')
+    await _answer(hub, session, '{"op":"unsubscribe","pairs":["ETH-USD"],"id":4}')
+    await _answer(hub, session, '{"op":"resync","pair":"ETH-USD","id":5}')  # no longer followed
+    kinds = [type(m).__name__ for m in session.messages()]
+    assert kinds == ["Ack", "Snapshot", "Snapshot", "Pong", "Ack", "ErrorMessage"]
+    assert session.messages()[-1].code == "bad_request" and session.pairs == set()
+    assert (hub.counters["resyncs"], hub.counters["pings"], hub.counters["unsubscribes"]) == (1, 1, 1)
+
+
+def test_the_op_budget_answers_rate_limited_once_then_closes_with_1008() -> None:
+    hub = make_hub(op_rate=0.001, op_burst=3)  # no token comes back during the test
+    session = FakeSession()
+    loop = asyncio.new_event_loop()
+    limit = OpLimit(hub, session, loop)
+    try:
+        assert [limit.allow() for _ in range(3)] == [True, True, True]
+        assert not limit.allow() and limit.tripped
+        assert session.closed_with == (CLOSE_POLICY_VIOLATION, "rate limit exceeded")
+        (error,) = session.messages()
+        assert error.code == "rate_limited" and "0.001/s (bursts of 3)" in error.message
+        assert not limit.allow()  # tripped: refused without a second answer
+        assert len(session.messages()) == 1
+        assert (hub.counters["errors_rate_limited"], hub.counters["closed_rate_limited"]) == (1, 1)
+    finally:
+        loop.close()
