@@ -4,10 +4,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from feed_simulator.config import FeedConfig
 from feed_simulator.market import MarketParams, build_markets
 from feed_simulator.pacing import BurstySchedule, RoundRobin, SteadySchedule, WeightedPicker
-from feed_simulator.parallel import plans_for, split_count
 from feed_simulator.scenario import HOT_SHARE, SCENARIOS, split_pairs
 from feed_simulator.source import EventSource
 from mdcore.instruments import default_pairs
@@ -53,19 +51,6 @@ def test_split_pairs_balances_the_load_and_keeps_each_pair_in_one_process():
     assert split_pairs(PAIRS[:2], [0.5, 0.5], 5) == [[0], [1]]  # never an empty process
     with pytest.raises(ValueError):
         split_pairs(PAIRS, [1 / 8] * 8, 0)
-
-
-def test_plans_split_the_rate_by_share():
-    cfg = FeedConfig("unused:1", pairs=PAIRS, rate=1000.0, scenario="hot-pair", processes=3)
-    plans = plans_for(cfg)
-    assert [p.part for p in plans] == [0, 1, 2]
-    assert sum(p.rate for p in plans) == pytest.approx(1000.0)
-    assert plans[0].pairs == (PAIRS[0],) and plans[0].rate == pytest.approx(500.0)
-    for plan in plans:
-        assert sum(plan.weights) == pytest.approx(1.0)
-    assert [len(p.pairs) for p in plans] == [1, 4, 3]
-    assert split_count(1001, plans, 1000.0) == [501, 286, 214]
-    assert split_count(None, plans, 1000.0) == [None, None, None]
 
 
 def test_a_pair_generates_the_same_events_whichever_process_runs_it():
