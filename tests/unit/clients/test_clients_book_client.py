@@ -70,25 +70,6 @@ async def test_a_failing_callback_is_counted_not_fatal(server, source) -> None:
         assert book_levels(client, "BTC-USD") == source.levels()
 
 
-async def test_book_view_accessors(server) -> None:
-    src = SourceBook(
-        "BTC-USD",
-        bids=[("99.50", "1.00000"), ("99.00", "2.50000")],
-        asks=[("100.25", "0.10000"), ("101.00", "3.00000")],
-    )
-    client, _ = await open_synced(server, [src])
-    async with client:
-        view = client.book("BTC-USD")
-        assert view.synced and view.seq == src.seq and view.epoch == src.epoch
-        assert view.best_bid() == ("99.50", "1.00000")
-        assert view.best_ask().price == "100.25"
-        assert view.spread() == "0.75"
-        assert view.top(1) == ([("99.50", "1.00000")], [("100.25", "0.10000")])
-        assert view.as_snapshot().checksum == src.snapshot().checksum
-        with pytest.raises(KeyError, match="ETH-USD"):
-            client.book("ETH-USD")
-
-
 async def test_subscribe_and_unsubscribe_at_runtime(server, source) -> None:
     client, conn = await open_synced(server, [source])
     async with client:
