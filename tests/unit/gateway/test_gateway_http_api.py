@@ -19,7 +19,8 @@ from gateway.config import GatewayConfig
 from gateway.core.limits import Admission, RateByAddress, TokenBucket
 from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
 from gateway.hub import Hub
-from tests.unit.gateway.gateway_fakes import Loads
+from tests.unit.gateway.gateway_fakes import Loads, live_replica
+from tests.unit.gateway.gateway_fakes import make_hub as hub_on_memory
 from tests.unit.gateway.md_service_free_fixtures import Stream
 
 
@@ -156,3 +157,105 @@ def test_rate_by_address_is_bounded_in_memory_and_forgets_refilled_buckets_first
         limit.retry_after(f"x{i}", 5.0)
     assert len(limit) == 3
     assert RateByAddress(rate=0.0, burst=1).retry_after("a", 0.0) is None  # 0: no limit
+
+
+# --- HTTP: the endpoints ---------------------------------------------------------------------
+
+
+async def test_a_live_pairs_snapshot_comes_from_its_replica_without_a_redis_read() -> None:
+    hub, _link, stream = hub_on_memory()
+    live_replica(hub, stream, at=20, recent_from=16)
+    loads = Loads(None)
+    api = api_with(hub, loads)
+    full = await api(conn(), get("/snapshot/ETH-USD"))
+    assert full.status_code == 200 and body(full)["seq"] == 20
+    assert body(full)["bids"] == [list(level) for level in stream.book_at(20).to_snapshot().bids]
+    top = await api(conn(), get("/snapshot/ETH-USD?depth=1"))
+    assert top.status_code == 200 and len(body(top)["bids"]) == 1 and body(top)["seq"] == 20
+    assert loads.calls == 0
+
+
+async def test_snapshot_answers_for_unknown_pairs_pairs_without_a_book_and_an_unreadable_redis() -> None:
+    no_book = Loads(None)
+    no_book.release.set()
+    api = api_with(make_hub(), no_book)
+    unknown = await api(conn(), get("/snapshot/DOGE-USD"))
+    assert (unknown.status_code, body(unknown)["code"]) == (404, "unknown_pair")
+    empty = await api(conn(), get("/snapshot/BTC-USD"))
+    assert (empty.status_code, body(empty)["code"]) == (404, "no_data")
+    failing = Loads(ConnectionError("refused"))
+    failing.release.set()
+    api = api_with(make_hub(), failing)
+    down = await api(conn(), get("/snapshot/BTC-USD"))
+    assert (down.status_code, body(down)["code"]) == (503, "unavailable")
+    assert down.headers["Retry-After"] == "1" and api.hub.counters["redis_read_errors"] == 1
+
+
+async def test_pairs_probes_and_everything_else() -> None:
+    api = api_with(make_hub())
+    pairs = await api(conn(), get("/pairs"))
+    assert (pairs.status_code, body(pairs)) == (200, {"pairs": ["BTC-USD", "ETH-USD"]})
+    live = await api(conn(), get("/health/live"))
+    assert (live.status_code, body(live)) == (200, {"status": "ok", "live": True})
+    missing = await api(conn(), get("/nope"))
+    assert (missing.status_code, body(missing)["code"]) == (404, "not_found")
+    posted = await api(conn(), Request("/pairs", Headers(), method="POST"))
+    assert (posted.status_code, body(posted)["code"]) == (405, "method_not_allowed")
+    plain = await api(conn(), get("/ws"))  # no Upgrade header
+    assert (plain.status_code, body(plain)["code"]) == (426, "upgrade_required")
+    assert api.hub.counters["http_requests"] == 4  # the /ws request is gatekeeping, not REST
+    assert api.hub.counters["errors_not_found"] == 1
+
+
+# --- the WebSocket upgrade's gatekeeping -----------------------------------------------------
+
+
+class Transport:
+    def __init__(self, closing: bool = False) -> None:
+        self.closing = closing
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class WsConn:
+    """A connection whose upgrade request is being checked (hashable: the admission counts it)."""
+
+    def __init__(self, ip: str, closing: bool) -> None:
+        self.remote_address = (ip, 40000)
+        self.transport = Transport(closing)
+
+
+def ws_conn(ip: str = "10.0.0.1", closing: bool = False) -> WsConn:
+    return WsConn(ip, closing)
+
+
+UPGRADE = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+
+
+async def test_an_upgrade_is_admitted_only_with_token_and_origin_and_takes_a_slot() -> None:
+    api = api_with(make_hub(tokens=frozenset({"t"}), origins=frozenset({"https://ok"})))
+    no_token = await api(ws_conn(), get("/ws", *UPGRADE, ("Origin", "https://ok")))
+    assert (no_token.status_code, body(no_token)["code"]) == (401, "unauthorized")
+    foreign = await api(ws_conn(), get("/ws?token=t", *UPGRADE, ("Origin", "https://evil")))
+    assert (foreign.status_code, body(foreign)["code"]) == (403, "forbidden_origin")
+    assert api.admission.total == 0
+    assert await api(ws_conn(), get("/ws?token=t", *UPGRADE, ("Origin", "https://ok"))) is None
+    assert api.admission.total == 1
+    counters = api.hub.counters
+    assert (counters["refused_unauthorized"], counters["refused_origin"], counters["handshakes_refused"]) == (
+        1,
+        1,
+        2,
+    )
+
+
+async def test_no_slot_for_a_client_gone_during_its_handshake_or_a_gateway_shutting_down() -> None:
+    api = api_with(make_hub())
+    gone = await api(ws_conn(closing=True), get("/ws", *UPGRADE))
+    assert (gone.status_code, body(gone)["code"]) == (400, "gone")
+    assert api.hub.counters["handshakes_abandoned"] == 1
+    api.hub.shutting_down = True
+    closing = await api(ws_conn(), get("/ws", *UPGRADE))
+    assert (closing.status_code, body(closing)["code"]) == (503, "shutting_down")
+    assert api.admission.total == 0
