@@ -38,3 +38,24 @@ def test_the_ephemeral_port_range_is_read(tmp_path):
     path.write_text("32768\t60999\n")
     assert ephemeral_ports(path) == 28_232
     assert ephemeral_ports(tmp_path / "missing") is None
+
+
+def test_enough_means_the_raised_soft_limit_covers_what_is_needed():
+    assert FdLimit(needed=100, soft_before=50, soft=100, hard=200).enough
+    assert not FdLimit(needed=101, soft_before=50, soft=100, hard=100).enough
+
+
+def test_each_process_needs_its_share_of_sockets_plus_a_margin():
+    assert needed_per_process(10, 3) == 4 + 64  # rounded up: no process is short of one
+    assert needed_per_process(10, 0) == 10 + 64  # no processes is one process
+
+
+def test_an_unlimited_hard_limit_is_named_so():
+    limit = FdLimit(needed=10, soft_before=1, soft=1, hard=resource.RLIM_INFINITY)
+    assert "at most unlimited" in limit.explain(5, 1)
+
+
+def test_an_unreadable_port_range_is_unknown(tmp_path):
+    path = tmp_path / "range"
+    path.write_text("32768\n")  # one number: not a range
+    assert ephemeral_ports(path) is None
