@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from clients.load.report import LoadReport, WorkerResult, progress_line
-from clients.load.stats import Latencies, LoadCounters
+from clients.load.stats import ConnTimes, GroupTally, Latencies, LoadCounters
 
 
 def _report(busy=0.2):
@@ -53,3 +53,41 @@ def test_progress_line():
     line = progress_line(4.0, 9, 10, now, before, 2.0, interval)
     assert "9/10 open" in line and "100 frames/s" in line and "1.00 MB/s" in line and "gaps 1" in line
     assert "p99 window 4.0 ms" in line
+
+
+# --- moved from test_clients_load_timeline.py -------------------------------------------------
+
+
+def test_the_report_has_refusals_groups_and_sync_times() -> None:
+    counters = LoadCounters(
+        frames=400, deltas=1200, connects=12, refusals=5, refusals_503=4, refusals_429=1,
+        refused_then_connected=2, since_subscribes=3, recovered_answers=2, recovery_misses=1, resynced=3,
+    )  # fmt: skip
+    groups = {"drawn": GroupTally(8, 300, 600), "all-pairs": GroupTally(2, 100, 600)}
+    worker = WorkerResult(0, counters, 10.0, 1.0, 10, 10, 2.0, 9, groups)
+    times = ConnTimes()
+    times.resync.record_value(1_200_000)
+    report = LoadReport(
+        ["ws://a:1/ws"], 10, "1-5 drawn (zipf 1)", 10.0, [worker], Latencies(), 1, times=times
+    )
+    body = orjson.loads(orjson.dumps(report.as_dict()))
+    assert body["report_version"] == 2
+    assert (body["refusals"], body["refusals_by_status"], body["refused_then_connected"]) == (
+        5, {"503": 4, "429": 1}, 2,
+    )  # fmt: skip
+    assert (body["connects_per_s"], body["synced_at_end"], body["frames_per_connection_per_s"]) == (
+        5.0,
+        9,
+        4.0,
+    )
+    assert body["deltas_per_frame"] == 3.0
+    drawn = body["groups"]["drawn"]
+    assert (drawn["connections"], drawn["frames_per_connection_per_s"], drawn["deltas_per_frame"]) == (
+        8,
+        3.75,
+        2.0,
+    )
+    assert body["latency_ms"]["resync_after_disconnect"]["count"] == 1
+    assert body["since"] == {"subscribes": 3, "recovered": 2, "not_recovered": 1}
+    text = "\n".join(report.table())
+    assert "refused for load (503: 4, 429: 1" in text and "all-pairs" in text and "resync (drop)" in text
