@@ -16,7 +16,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request
 
 from gateway.config import GatewayConfig
-from gateway.core.limits import Admission, RateByAddress, TokenBucket
+from gateway.core.limits import Admission
 from gateway.http_api import HttpApi, parse_depth, single_header, wants_upgrade
 from gateway.hub import Hub
 from tests.unit.gateway.gateway_fakes import Loads, live_replica
@@ -134,31 +134,6 @@ async def test_rest_is_rate_limited_per_address_with_retry_after_but_never_the_p
     assert api.hub.counters["errors_rate_limited"] == 1
 
 
-# --- the limits REST rests on (gateway.core.limits) ------------------------------------------
-
-
-def test_token_bucket_says_how_long_to_wait() -> None:
-    bucket = TokenBucket(rate=2.0, burst=2, now=0.0)
-    assert bucket.take(0.0) and bucket.take(0.0) and not bucket.take(0.0)
-    assert bucket.wait_s(0.0) == pytest.approx(0.5)
-    assert bucket.wait_s(0.25) == pytest.approx(0.25)
-    assert bucket.full_at() == pytest.approx(1.0)
-
-
-def test_rate_by_address_is_bounded_in_memory_and_forgets_refilled_buckets_first() -> None:
-    limit = RateByAddress(rate=1.0, burst=2, max_addresses=3)
-    assert limit.retry_after("a", 0.0) is None and limit.retry_after("a", 0.0) is None
-    assert limit.retry_after("a", 0.0) == pytest.approx(1.0)
-    limit.retry_after("b", 5.0)  # "a" has refilled by now
-    limit.retry_after("c", 5.0)
-    limit.retry_after("d", 5.0)  # at the bound: "a" (full again) goes first
-    assert len(limit) == 3
-    for i in range(100):
-        limit.retry_after(f"x{i}", 5.0)
-    assert len(limit) == 3
-    assert RateByAddress(rate=0.0, burst=1).retry_after("a", 0.0) is None  # 0: no limit
-
-
 # --- HTTP: the endpoints ---------------------------------------------------------------------
 
 
@@ -259,3 +234,36 @@ async def test_no_slot_for_a_client_gone_during_its_handshake_or_a_gateway_shutt
     closing = await api(ws_conn(), get("/ws", *UPGRADE))
     assert (closing.status_code, body(closing)["code"]) == (503, "shutting_down")
     assert api.admission.total == 0
+
+
+async def test_an_overloaded_gateway_answers_the_upgrade_503_with_retry_after_and_takes_no_slot() -> None:
+    import orjson
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request
+
+    from gateway.config import GatewayConfig
+    from gateway.core.limits import Admission
+    from gateway.http_api import HttpApi
+    from gateway.hub import Hub
+
+    hub = Hub(GatewayConfig(redis_url="redis://127.0.0.1:1/0"))
+    api = HttpApi(hub, Admission(10, 10))
+    upgrade = Request("/ws", Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+
+    class Open:
+        def is_closing(self) -> bool:
+            return False
+
+    class Peer:  # hashable, like a connection (admission keys on it), and still open
+        def __init__(self, port: int) -> None:
+            self.remote_address = ("127.0.0.1", port)
+            self.transport = Open()
+
+    peer = Peer(40000)
+    assert api.admit(peer, upgrade, "") is None  # type: ignore[arg-type]  # admitted while on time
+    hub.overload.observe(2.0, now=1.0)  # a loop two seconds late
+    response = api.admit(Peer(40001), upgrade, "")  # type: ignore[arg-type]
+    assert response is not None and response.status_code == 503
+    assert orjson.loads(response.body)["code"] == "overloaded"
+    assert 1 <= int(response.headers["Retry-After"]) <= 5
+    assert api.admission.total == 1 and hub.counters["refused_overloaded"] == 1

@@ -71,3 +71,18 @@ async def test_every_wake_is_observed_with_the_loops_clock_and_the_cpu_time_so_f
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(watcher, 5.0)
     assert watcher.cancelled() and len(samples) == count  # cancelled: it ends, nothing more observed
+
+
+async def test_the_monitor_measures_a_blocked_loop() -> None:
+    samples: list[float] = []
+    task = asyncio.create_task(watch_loop_lag(lambda lag, now, cpu: samples.append(lag), period_s=0.01))
+    try:
+        await asyncio.sleep(0.03)
+        time.sleep(0.12)  # the loop is held, as a long flush would hold it
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 2.0
+        while not any(lag >= 0.1 for lag in samples):
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()

@@ -155,3 +155,25 @@ def test_token_ok_needs_an_exact_match() -> None:
     assert not token_ok("", ["abc"]) and not token_ok("ab", ["abc"]) and not token_ok("abcd", ["abc"])
     assert token_ok("é", ["x", "é"])  # non-ASCII tokens compare as UTF-8
     assert not token_ok("ABC", ["abc"])
+
+
+def test_token_bucket_says_how_long_to_wait() -> None:
+    bucket = TokenBucket(rate=2.0, burst=2, now=0.0)
+    assert bucket.take(0.0) and bucket.take(0.0) and not bucket.take(0.0)
+    assert bucket.wait_s(0.0) == pytest.approx(0.5)
+    assert bucket.wait_s(0.25) == pytest.approx(0.25)
+    assert bucket.full_at() == pytest.approx(1.0)
+
+
+def test_rate_by_address_is_bounded_in_memory_and_forgets_refilled_buckets_first() -> None:
+    limit = RateByAddress(rate=1.0, burst=2, max_addresses=3)
+    assert limit.retry_after("a", 0.0) is None and limit.retry_after("a", 0.0) is None
+    assert limit.retry_after("a", 0.0) == pytest.approx(1.0)
+    limit.retry_after("b", 5.0)  # "a" has refilled by now
+    limit.retry_after("c", 5.0)
+    limit.retry_after("d", 5.0)  # at the bound: "a" (full again) goes first
+    assert len(limit) == 3
+    for i in range(100):
+        limit.retry_after(f"x{i}", 5.0)
+    assert len(limit) == 3
+    assert RateByAddress(rate=0.0, burst=1).retry_after("a", 0.0) is None  # 0: no limit
