@@ -51,7 +51,7 @@ class ClientOptions:
 
     def __post_init__(self) -> None:
         for name in ("open_timeout", "close_timeout", "stable_after", "resync_retry", "op_rate"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # also refuses NaN, which compares False with anything
                 raise ValueError(f"ClientOptions.{name} must be positive")
         if self.update_buffer < 1 or self.max_frame_size < 1 or self.op_burst < 1:
             raise ValueError("ClientOptions.update_buffer, max_frame_size and op_burst must be at least 1")

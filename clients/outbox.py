@@ -26,8 +26,11 @@ class Outbox:
         return len(self._ops)
 
     def extend(self, ops: Iterable[ClientOp]) -> None:
+        """Queue ``ops`` in order; a resync for a pair that already has one waiting is dropped."""
         for op in ops:
             if isinstance(op, Resync):
+                if op.pair in self._resyncs:
+                    continue
                 self._resyncs.add(op.pair)
             self._ops.append(op)
 
@@ -35,8 +38,7 @@ class Outbox:
         return pair in self._resyncs
 
     def add_resync(self, pair: str, request_id: int) -> None:
-        if pair not in self._resyncs:
-            self.extend([Resync(pair, request_id)])
+        self.extend([Resync(pair, request_id)])
 
     def pop(self) -> ClientOp | None:
         """The oldest op, or None when empty."""

@@ -17,7 +17,7 @@ class OpPacer:
     __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
-        if rate <= 0 or burst < 1:
+        if not rate > 0 or burst < 1:  # "not > 0" refuses NaN too
             raise ValueError(f"op pacing needs rate > 0 and burst >= 1, got {rate}, {burst}")
         self.rate = rate
         self.burst = burst

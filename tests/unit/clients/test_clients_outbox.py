@@ -5,7 +5,6 @@ The property test runs random sequences of BookSet's calls against a plain list.
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,15 +105,6 @@ def test_take_all_and_clear_empty_it():
     assert len(box) == 0 and not box.has_resync("BTC-USD")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Outbox.extend queues every Resync it is given, so a second resync for a pair already "
-        "waiting is queued twice (the class says it is not), and once the first is popped "
-        "has_resync() is False while the second still waits. Not reachable through BookSet today: "
-        "its resyncs all go through add_resync, and extend only gets subscribe, unsubscribe and ping."
-    ),
-)
 def test_extend_does_not_queue_a_second_resync_for_a_waiting_pair():
     box = Outbox()
     box.extend([Resync("BTC-USD", 1)])

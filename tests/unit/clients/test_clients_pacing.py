@@ -60,3 +60,9 @@ async def test_a_burst_of_runtime_requests_is_paced_in_order(server) -> None:
         got = [(await conn.expect("subscribe", T))["pairs"] for _ in extra]
         assert got == [[pair] for pair in extra]
         assert within_budget(conn.arrivals, rate, burst)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0.0, 1), (-1.0, 1), (float("nan"), 1), (1.0, 0)])
+def test_a_pacer_without_a_positive_rate_and_a_burst_is_refused(rate, burst) -> None:
+    with pytest.raises(ValueError, match="op pacing needs"):
+        OpPacer(rate, burst, 0.0)
