@@ -44,8 +44,8 @@ from mdruntime.log_throttle import LogThrottle
 
 log = logging.getLogger("md_service")
 
-# pair -> (stored state or None, rebuilt book or None if the stored stream does not add up,
-# the partition Redis says the pair lives in or None); None overall when the service is stopping.
+# pair -> (stored state or None, rebuilt book or None if the stored stream does not add up);
+# None overall when the service is stopping.
 Loaded = tuple[StoredState | None, LocalBook | None]  # what Redis holds of a pair (md_service.redis_store)
 Loader = Callable[[str], Loaded | None]
 
