@@ -81,7 +81,7 @@ def test_reset_empties_both_histograms() -> None:
     assert pair.summary() == LatencyPair().summary()
 
 
-# --- moved from test_clients_load_setup.py (Latencies: the load generator's LatencyPair) ----
+# --- Latencies: the load generator's pair of histograms ---------------------------------------
 
 
 def test_histograms_merge_exactly_across_processes():

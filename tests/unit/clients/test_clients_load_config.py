@@ -1,7 +1,5 @@
-"""``bookcast load`` settings: flags and environment, the pairs each connection follows, the plan.
-
-The drawn ``--zipf`` layout tests came from test_clients_load_layout.py.
-"""
+"""``bookcast load`` settings: flags and environment, the pairs each connection follows, the plan
+(including the drawn ``--zipf`` layout)."""
 
 from __future__ import annotations
 
@@ -115,7 +113,7 @@ def test_http_url_follows_the_websocket_url():
     assert http_url("wss://example.com/ws", "/pairs") == "https://example.com:443/pairs"
 
 
-# --- the drawn layout of --zipf (moved from test_clients_load_layout.py) --------------------
+# --- the drawn layout of --zipf --------------------
 
 
 def test_clients_want_the_pairs_the_feed_makes_hot():

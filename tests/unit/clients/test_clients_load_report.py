@@ -55,7 +55,7 @@ def test_progress_line():
     assert "p99 window 4.0 ms" in line
 
 
-# --- moved from test_clients_load_timeline.py -------------------------------------------------
+# --- the whole report -------------------------------------------------------------------------
 
 
 def test_the_report_has_refusals_groups_and_sync_times() -> None:

@@ -115,7 +115,7 @@ async def test_fail_all_raises_in_every_waiting_ping_and_forgets_them() -> None:
     assert isinstance(later.exception(), NotConnectedError)
 
 
-# --- through BookClient.ping (moved from test_clients_frames.py) ------------------------
+# --- through BookClient.ping ------------------------
 
 
 async def test_ping_round_trip(server, source) -> None:

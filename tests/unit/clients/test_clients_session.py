@@ -1,8 +1,8 @@
 """Session: one connection's traffic. Frames in are decoded and handed on, never raising.
 
 The first tests call :meth:`Session.on_frame` and :meth:`Session.queue` directly (no
-socket: the frame reader is pure); the rest, moved unchanged from test_clients_frames.py,
-run whole sessions through BookClient against the scripted gateway on loopback.
+socket: the frame reader is pure); the rest run whole sessions through BookClient against
+the scripted gateway on loopback.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def test_queue_puts_ops_after_those_already_waiting() -> None:
     assert isinstance(ops[0], Subscribe) and ops[-1] == Ping(77)
 
 
-# --- whole sessions through BookClient (moved from test_clients_frames.py) ---------------
+# --- whole sessions through BookClient ---------------
 
 
 async def test_array_frames_apply_every_message_in_order(server, source) -> None:

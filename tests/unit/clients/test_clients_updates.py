@@ -1,8 +1,8 @@
 """UpdateStream: bounded, drops (and counts) the oldest when full, ends when closed and drained.
 
 A consumer waiting on the stream is woken by callbacks the loop runs while it waits
-(``loop.call_soon``), so nothing here sleeps. The last test (moved from
-test_clients_frames.py) shows the same through BookClient.
+(``loop.call_soon``), so nothing here sleeps. The last test shows the
+same through BookClient.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_a_book_update_is_immutable() -> None:
         update(1).seq = 2  # type: ignore[misc]
 
 
-# --- through BookClient (moved from test_clients_frames.py) --------------------------------
+# --- through BookClient --------------------------------
 
 
 async def test_a_lagging_stream_drops_the_oldest_updates(server, source) -> None:

@@ -1,7 +1,6 @@
 """BookView: a live, read-only view in canonical strings that reads as empty while not synced.
 
-Driven through a BookSet with plain calls; the last test (moved from test_clients_frames.py)
-reads the view BookClient hands out.
+Driven through a BookSet with plain calls; the last test reads the view BookClient hands out.
 """
 
 from __future__ import annotations
@@ -114,7 +113,7 @@ def test_a_view_cannot_change_the_book() -> None:
         view.extra = 1  # type: ignore[attr-defined]
 
 
-# --- through BookClient (moved from test_clients_frames.py) --------------------------------
+# --- through BookClient --------------------------------
 async def test_book_view_accessors(server) -> None:
     src = SourceBook(
         "BTC-USD",

@@ -70,7 +70,7 @@ def test_the_partition_is_passed_on_and_defaults_to_librdkafkas_choice():
     assert producer.partitions == [2, -1]
 
 
-# --- moved from test_feed_pump.py (now test_feed_producer.py) ---------------------------------
+# --- the delivery counter ---------------------------------------------------------------------
 
 
 def test_one_callback_per_change_count():

@@ -1,8 +1,7 @@
 """``--processes N``: the plan of each process and its share of ``max_events``.
 
 Running the processes against a broker is tests/integration/test_feed_modes.py
-(test_several_processes_keep_every_pair_in_order). The first test was moved unchanged from
-test_feed_scenario.py.
+(test_several_processes_keep_every_pair_in_order).
 """
 
 import pytest

@@ -1,6 +1,6 @@
 """The run loop (``pump``) against a fake producer: pacing, stop conditions and an honest report.
 
-Renamed from test_feed_pump.py. ``run_feed``/``make_producer`` against a real broker are
+``run_feed``/``make_producer`` against a real broker are
 tests/integration/test_feed_kafka.py and test_feed_modes.py.
 """
 

@@ -1,7 +1,6 @@
 """Replaying a recording: the same messages in the same order, exchange times moved to the replay.
 
-The tests from ``test_replays_keep…`` on were moved unchanged from test_feed_recording.py
-(its pace test measures wall time, as it did there).
+The pace test measures wall time (a replay at a speed is a pace).
 """
 
 import logging
@@ -82,7 +81,7 @@ def test_an_unconfirmed_tail_is_reported_as_undelivered(tmp_path):
     assert (report.delivered_events, report.undelivered_events) == (46, 4)
 
 
-# --- moved from test_feed_recording.py ------------------------------------------------------
+# --- replays of a recorded run ----------------------------------------------------------------
 
 
 def test_a_replay_sends_the_same_messages_and_counts_the_same(tmp_path):
