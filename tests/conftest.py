@@ -44,6 +44,6 @@ def gateway_overload_for_a_crowded_machine() -> None:
     The suite runs dozens of processes on two cores: a gateway's loop then runs late because
     the machine is starved, not because the gateway has too much work, and its 503s (a
     correct answer to that) would make tests about other things wait out ``Retry-After``.
-    The overload rule has tests of its own (tests/unit/gateway/test_gateway_overload.py).
+    The overload rule has tests of its own (tests/unit/gateway/core/test_gateway_overload.py).
     """
     os.environ.setdefault("BOOKCAST_GATEWAY_OVERLOAD_ENTER_MS", "1500")
