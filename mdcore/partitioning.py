@@ -18,9 +18,18 @@ DEFAULT_PARTITIONS = 8  # BOOKCAST_PARTITIONS: the topic's partition count, shar
 
 def partition_of(pair: str, partitions: int) -> int:
     """The partition of ``pair`` in a topic of ``partitions`` partitions."""
+    return partition_of_key(pair.encode(), partitions)
+
+
+def partition_of_key(key: bytes, partitions: int) -> int:
+    """The partition of a Kafka key (a pair's name, encoded): the one rule."""
+    return zlib.crc32(key) % _checked(partitions)
+
+
+def _checked(partitions: int) -> int:
     if partitions < 1:
         raise ValueError(f"a topic has at least one partition, not {partitions}")
-    return zlib.crc32(pair.encode()) % partitions
+    return partitions
 
 
 class KeyPartitions(dict[bytes, int]):
@@ -29,10 +38,8 @@ class KeyPartitions(dict[bytes, int]):
 
     def __init__(self, partitions: int) -> None:
         super().__init__()
-        if partitions < 1:
-            raise ValueError(f"a topic has at least one partition, not {partitions}")
-        self.partitions = partitions
+        self.partitions = _checked(partitions)  # refused now, not at the first event
 
     def __missing__(self, key: bytes) -> int:
-        partition = self[key] = zlib.crc32(key) % self.partitions
+        partition = self[key] = partition_of_key(key, self.partitions)
         return partition
