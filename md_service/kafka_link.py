@@ -92,11 +92,6 @@ class KafkaLink:
         down = self.down_since
         return None if down is None else self.clock() - down
 
-    def describe(self) -> str:
-        """``up`` or ``down for N s`` (for a log line)."""
-        down = self.down_for()
-        return "up" if down is None else f"down for {down:.1f} s"
-
     def stats(self, raw: str | bytes) -> None:
         """librdkafka's ``stats_cb``: judge the link (:func:`brokers_answering`)."""
         try:

@@ -111,10 +111,10 @@ def test_down_and_back_are_logged_once_each_however_many_signals(caplog: pytest.
     caplog.set_level(logging.INFO, logger="md_service.kafka_link")
     clock = Clock()
     link = KafkaLink(STALL_S, JOIN_STALL_S, clock)
-    assert not link.up and link.describe() == "down for 0.0 s"  # not connected yet
+    assert not link.up and link.down_for() == 0.0  # not connected yet
     clock.now += 0.9
     link.stats(UP)
-    assert link.up and link.connected and link.describe() == "up"
+    assert link.up and link.connected and link.down_for() is None
     for _ in range(5):
         clock.now += 1.0
         link.stats(UP)
@@ -125,7 +125,7 @@ def test_down_and_back_are_logged_once_each_however_many_signals(caplog: pytest.
         clock.now += 1.0
         link.stats(DOWN)
         link.error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))
-    assert link.describe() == "down for 10.0 s" and link.reason == "1/1 brokers are down"
+    assert link.down_for() == 10.0 and link.reason == "1/1 brokers are down"
     clock.now += 0.5
     link.stats(UP)
     link.stats(UP)
